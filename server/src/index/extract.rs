@@ -1,0 +1,550 @@
+//! One pass over a tree-sitter tree: definitions, references, function-level chunks, BM25
+//! postings.
+//!
+//! Works on any tree, including ones with ERROR nodes: a broken parse is normal input, the
+//! extractor takes what it can. Node roles come from `lang`'s kind-id tables; the few rules that
+//! need the surrounding tree (method vs function, Python constants, JS arrow functions, Go type
+//! specs) live in [`refine`].
+
+use std::collections::HashMap;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use super::file::{Chunk, Def, DefKind, FileIndex, Posting, Ref, Span};
+use super::lang::{Lang, LangSpec, Role};
+use super::tokenize;
+
+/// Longest signature kept, in bytes.
+const MAX_SIGNATURE: usize = 200;
+/// Longest doc comment kept, in bytes.
+const MAX_DOC: usize = 2000;
+/// Top-level code between functions is chunked in windows of this many lines.
+const GAP_CHUNK_LINES: u32 = 60;
+
+/// Parses `text` as `lang`, reusing `parser` (one per thread).
+pub fn parse(parser: &mut Parser, lang: Lang, text: &str, old: Option<&Tree>) -> Option<Tree> {
+    parser.set_language(&LangSpec::get(lang).grammar).ok()?;
+    parser.parse(text, old)
+}
+
+/// Extracts everything the index keeps from a parsed file. `path` (relative) contributes its
+/// components as search terms to every chunk.
+pub fn extract(lang: Lang, path: &str, text: &str, tree: &Tree) -> FileIndex {
+    let spec = LangSpec::get(lang);
+    let mut ex = Extractor {
+        spec,
+        text,
+        defs: Vec::new(),
+        stack: Vec::new(),
+        raw_refs: Vec::new(),
+        names: HashMap::new(),
+        fn_chunks: Vec::new(),
+        n_errors: 0,
+    };
+    ex.walk(tree.root_node());
+    let n_lines = text.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+    ex.finish(path, n_lines)
+}
+
+struct Extractor<'t> {
+    spec: &'static LangSpec,
+    text: &'t str,
+    defs: Vec<Def>,
+    /// Enclosing definitions: (index, end byte).
+    stack: Vec<(u32, u32)>,
+    /// (name id in `names` insertion order, start, line, col, enclosing).
+    raw_refs: Vec<(u32, u32, u32, u32, u32)>,
+    names: HashMap<&'t str, u32>,
+    /// Outermost functions/methods: (def index, node span).
+    fn_chunks: Vec<(u32, Span)>,
+    n_errors: u32,
+}
+
+impl<'t> Extractor<'t> {
+    fn node_text(&self, node: Node<'_>) -> &'t str {
+        self.text.get(node.byte_range()).unwrap_or("")
+    }
+
+    fn walk(&mut self, root: Node<'_>) {
+        let mut cursor = root.walk();
+        loop {
+            let node = cursor.node();
+            let start = node.start_byte() as u32;
+            while self.stack.last().is_some_and(|&(_, end)| end <= start) {
+                self.stack.pop();
+            }
+            if node.is_error() || node.is_missing() {
+                self.n_errors += 1;
+            }
+            let mut descend = true;
+            match self.spec.role(node.kind_id()) {
+                Role::Ident => {
+                    self.add_ref(node);
+                    descend = false;
+                }
+                Role::Comment => descend = false,
+                Role::Def(kind) => self.add_def(node, kind),
+                Role::Other => {}
+            }
+            if descend && cursor.goto_first_child() {
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_ref(&mut self, node: Node<'_>) {
+        let name = self.node_text(node);
+        if name.is_empty() || name.len() > 256 {
+            return;
+        }
+        let next = self.names.len() as u32;
+        let id = *self.names.entry(name).or_insert(next);
+        let pos = node.start_position();
+        let enclosing = self.stack.last().map_or(u32::MAX, |&(i, _)| i);
+        self.raw_refs.push((
+            id,
+            node.start_byte() as u32,
+            pos.row as u32,
+            pos.column as u32,
+            enclosing,
+        ));
+    }
+
+    fn add_def(&mut self, node: Node<'_>, kind: DefKind) {
+        let parent = self.stack.last().map(|&(i, _)| i);
+        let parent_kind = parent
+            .and_then(|p| self.defs.get(p as usize))
+            .map(|d| d.kind);
+        let Some((kind, name_node)) = refine(self.spec.lang, node, kind, parent_kind, self.text)
+        else {
+            return;
+        };
+        let name = match kind {
+            DefKind::Impl => impl_name(node, self.text),
+            _ => self.node_text(name_node).to_owned(),
+        };
+        if name.is_empty() {
+            return;
+        }
+        // Python decorators and JS `export` belong to the definition's range.
+        let outer = match node.parent() {
+            Some(p) if matches!(p.kind(), "decorated_definition" | "export_statement") => p,
+            _ => node,
+        };
+        let span = match kind {
+            // `const x = () => {}` / Go `const X = 1`: the whole declaration.
+            DefKind::Constant | DefKind::Variable | DefKind::Function
+                if matches!(
+                    node.kind(),
+                    "variable_declarator" | "const_spec" | "var_spec"
+                ) =>
+            {
+                let decl = node
+                    .parent()
+                    .filter(|p| p.kind().ends_with("declaration"))
+                    .unwrap_or(node);
+                let decl = match decl.parent() {
+                    Some(p) if p.kind() == "export_statement" => p,
+                    _ => decl,
+                };
+                Span::from_node(&decl)
+            }
+            _ => Span::from_node(&outer),
+        };
+        let container = parent.and_then(|p| self.qualified(p));
+        let idx = self.defs.len() as u32;
+        let is_outer_fn = kind.is_callable()
+            && !self.stack.iter().any(|&(i, _)| {
+                self.defs
+                    .get(i as usize)
+                    .is_some_and(|d| d.kind.is_callable())
+            });
+        if is_outer_fn {
+            self.fn_chunks.push((idx, span));
+        }
+        self.defs.push(Def {
+            name,
+            kind,
+            container,
+            parent,
+            span,
+            name_span: Span::from_node(&name_node),
+            signature: signature(node, self.text),
+            doc: doc_comment(self.spec.lang, node, outer, self.text),
+        });
+        self.stack.push((idx, node.end_byte() as u32));
+    }
+
+    fn qualified(&self, idx: u32) -> Option<String> {
+        let def = self.defs.get(idx as usize)?;
+        Some(def.qualified_name(self.spec.lang))
+    }
+
+    fn finish(self, path: &str, n_lines: u32) -> FileIndex {
+        // Names sorted; refs re-keyed by sorted name id.
+        let mut by_insertion: Vec<(&str, u32)> = self.names.into_iter().collect();
+        by_insertion.sort_unstable();
+        let mut remap = vec![0u32; by_insertion.len()];
+        let mut names = Vec::with_capacity(by_insertion.len());
+        for (sorted_id, (name, old_id)) in by_insertion.into_iter().enumerate() {
+            if let Some(slot) = remap.get_mut(old_id as usize) {
+                *slot = sorted_id as u32;
+            }
+            names.push(name.to_owned());
+        }
+        let mut refs: Vec<Ref> = self
+            .raw_refs
+            .into_iter()
+            .map(|(id, start, line, col, enclosing)| Ref {
+                name: remap.get(id as usize).copied().unwrap_or(0),
+                start,
+                line,
+                col,
+                enclosing,
+            })
+            .collect();
+        refs.sort_unstable_by_key(|r| (r.name, r.start));
+
+        let chunks = make_chunks(&self.fn_chunks, self.text, n_lines);
+        let (chunks, postings) = postings(path, self.text, chunks);
+        FileIndex {
+            defs: self.defs,
+            names,
+            refs,
+            chunks,
+            postings,
+            n_errors: self.n_errors,
+            n_lines,
+        }
+    }
+}
+
+/// Decides whether a definition candidate is one and what kind it is; returns its name node.
+fn refine<'a>(
+    lang: Lang,
+    node: Node<'a>,
+    kind: DefKind,
+    parent: Option<DefKind>,
+    text: &str,
+) -> Option<(DefKind, Node<'a>)> {
+    let in_type = parent.is_some_and(|k| {
+        matches!(
+            k,
+            DefKind::Class | DefKind::Impl | DefKind::Trait | DefKind::Interface | DefKind::Struct
+        )
+    });
+    let name = |field: &str| node.child_by_field_name(field);
+    match (lang, kind) {
+        (Lang::Rust, DefKind::Impl) => Some((kind, name("type")?)),
+        (Lang::Rust, DefKind::Function) if in_type => Some((DefKind::Method, name("name")?)),
+        (Lang::Python, DefKind::Function) if in_type => Some((DefKind::Method, name("name")?)),
+        (Lang::Python, DefKind::Constant) => {
+            // Module-level `UPPER_CASE = …` only.
+            let stmt = node
+                .parent()
+                .filter(|p| p.kind() == "expression_statement")?;
+            if stmt.parent()?.kind() != "module" {
+                return None;
+            }
+            let left = name("left").filter(|l| l.kind() == "identifier")?;
+            let text = text.get(left.byte_range())?;
+            let is_const = text.bytes().any(|b| b.is_ascii_uppercase())
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            is_const.then_some((kind, left))
+        }
+        (Lang::JavaScript | Lang::TypeScript | Lang::Tsx, DefKind::Constant) => {
+            // `const f = () => …` is a function; other top-level `const X = …` a constant.
+            let ident = name("name").filter(|n| n.kind() == "identifier")?;
+            let value_kind = name("value").map(|v| v.kind());
+            if matches!(
+                value_kind,
+                Some("arrow_function" | "function_expression" | "function" | "generator_function")
+            ) {
+                return Some((DefKind::Function, ident));
+            }
+            let decl = node.parent()?;
+            let top = match decl.parent()? {
+                p if p.kind() == "export_statement" => p.parent()?,
+                p => p,
+            };
+            let is_const = decl.kind() == "lexical_declaration"
+                && decl.child(0).is_some_and(|c| c.kind() == "const");
+            (is_const && top.kind() == "program").then_some((kind, ident))
+        }
+        (Lang::Go, DefKind::Struct) => {
+            // type_spec: struct, interface, or another named type.
+            let kind = match name("type").map(|t| t.kind()) {
+                Some("struct_type") => DefKind::Struct,
+                Some("interface_type") => DefKind::Interface,
+                _ => DefKind::TypeAlias,
+            };
+            Some((kind, name("name")?))
+        }
+        (Lang::Go, DefKind::Variable) => {
+            // Package-level vars only.
+            let mut up = node.parent()?;
+            if up.kind() == "var_spec_list" {
+                up = up.parent()?;
+            }
+            if up.parent()?.kind() != "source_file" {
+                return None;
+            }
+            Some((kind, name("name")?))
+        }
+        (Lang::Go, DefKind::Method) if node.kind() == "method_elem" => Some((kind, name("name")?)),
+        _ => Some((kind, name("name")?)),
+    }
+}
+
+/// `impl Display for Store` → `Store` (the type, without generics) — the container name
+/// methods are qualified with.
+fn impl_name(node: Node<'_>, text: &str) -> String {
+    let Some(ty) = node.child_by_field_name("type") else {
+        return String::new();
+    };
+    let base = match ty.kind() {
+        "generic_type" => ty.child_by_field_name("type").unwrap_or(ty),
+        _ => ty,
+    };
+    text.get(base.byte_range()).unwrap_or("").to_owned()
+}
+
+/// The declaration up to its body, on one line.
+fn signature(node: Node<'_>, text: &str) -> String {
+    let start = node.start_byte();
+    let body_start = node
+        .child_by_field_name("body")
+        .or_else(|| {
+            node.child_by_field_name("value")
+                .and_then(|v| v.child_by_field_name("body"))
+        })
+        .map(|b| b.start_byte());
+    let line_end = text
+        .get(start..)
+        .and_then(|t| t.find('\n'))
+        .map_or(text.len(), |i| start + i);
+    let end = match body_start {
+        Some(b) if b > start && b - start <= 4 * MAX_SIGNATURE => b,
+        _ => line_end.min(node.end_byte()),
+    };
+    let raw = text.get(start..end).unwrap_or("");
+    let mut sig = String::with_capacity(raw.len().min(MAX_SIGNATURE));
+    for word in raw.split_whitespace() {
+        if !sig.is_empty() {
+            sig.push(' ');
+        }
+        sig.push_str(word);
+        if sig.len() >= MAX_SIGNATURE {
+            break;
+        }
+    }
+    let sig = sig.trim_end_matches(['{', ':', ' ']).to_owned();
+    truncate(sig, MAX_SIGNATURE)
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+/// Doc comment above the definition (Rust `///`, JSDoc `/** */`, Go `//`) or the Python
+/// docstring.
+fn doc_comment(lang: Lang, node: Node<'_>, outer: Node<'_>, text: &str) -> Option<String> {
+    if lang == Lang::Python {
+        let body = node.child_by_field_name("body")?;
+        let first = body.named_child(0)?;
+        if first.kind() != "expression_statement" {
+            return None;
+        }
+        let string = first.named_child(0).filter(|s| s.kind() == "string")?;
+        let raw = text.get(string.byte_range())?;
+        let doc = raw
+            .trim_start_matches(['r', 'R', 'b', 'B', 'u', 'U'])
+            .trim_matches('"')
+            .trim_matches('\'');
+        return clean_doc(doc.lines());
+    }
+    // Walk back over comments (and Rust attributes) directly above the definition.
+    let mut lines: Vec<&str> = Vec::new();
+    let mut expected_row = outer.start_position().row;
+    let mut prev = outer.prev_sibling();
+    while let Some(p) = prev {
+        let kind = p.kind();
+        let adjacent = p.end_position().row + 1 >= expected_row;
+        if !adjacent {
+            break;
+        }
+        if lang == Lang::Rust && kind == "attribute_item" {
+            expected_row = p.start_position().row;
+            prev = p.prev_sibling();
+            continue;
+        }
+        if !kind.contains("comment") {
+            break;
+        }
+        let raw = text.get(p.byte_range()).unwrap_or("");
+        let is_doc = match lang {
+            Lang::Rust => {
+                raw.starts_with("///") && !raw.starts_with("////") || raw.starts_with("/**")
+            }
+            Lang::Go => true,
+            _ => raw.starts_with("/**"),
+        };
+        if !is_doc {
+            break;
+        }
+        lines.push(raw);
+        expected_row = p.start_position().row;
+        prev = p.prev_sibling();
+        if lang != Lang::Rust && lang != Lang::Go {
+            break; // one JSDoc block
+        }
+    }
+    lines.reverse();
+    let stripped = lines.iter().flat_map(|c| c.lines()).map(|l| {
+        let l = l.trim();
+        let l = l
+            .strip_prefix("///")
+            .or_else(|| l.strip_prefix("/**"))
+            .or_else(|| l.strip_prefix("//"))
+            .or_else(|| l.strip_prefix("*/"))
+            .or_else(|| l.strip_prefix('*'))
+            .unwrap_or(l);
+        l.strip_suffix("*/").unwrap_or(l)
+    });
+    clean_doc(stripped)
+}
+
+fn clean_doc<'a>(lines: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut out = String::new();
+    for line in lines {
+        let line = line.trim();
+        if line.is_empty() && out.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+        if out.len() > MAX_DOC {
+            break;
+        }
+    }
+    let out = out.trim_end().to_owned();
+    (!out.is_empty()).then(|| truncate(out, MAX_DOC))
+}
+
+/// Chunks: one per outermost function or method; the code between them in windows.
+fn make_chunks(fn_chunks: &[(u32, Span)], text: &str, n_lines: u32) -> Vec<Chunk> {
+    let mut chunks = Vec::with_capacity(fn_chunks.len() + 4);
+    let mut covered = vec![false; n_lines as usize + 1];
+    for &(def, span) in fn_chunks {
+        for line in span.start_line..=span.end_line {
+            if let Some(c) = covered.get_mut(line as usize) {
+                *c = true;
+            }
+        }
+        chunks.push(Chunk {
+            def,
+            start: span.start,
+            end: span.end,
+            start_line: span.start_line,
+            end_line: span.end_line,
+            len: 0,
+        });
+    }
+    // Byte offset of each line start, for the gap chunks.
+    let mut line_starts = Vec::with_capacity(n_lines as usize + 1);
+    line_starts.push(0u32);
+    line_starts.extend(
+        text.bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i as u32 + 1),
+    );
+    let line_start = |l: u32| {
+        line_starts
+            .get(l as usize)
+            .copied()
+            .unwrap_or(text.len() as u32)
+    };
+    let mut line = 0;
+    while line < n_lines {
+        if covered.get(line as usize).copied().unwrap_or(true) {
+            line += 1;
+            continue;
+        }
+        let first = line;
+        while line < n_lines
+            && !covered.get(line as usize).copied().unwrap_or(true)
+            && line - first < GAP_CHUNK_LINES
+        {
+            line += 1;
+        }
+        let (start, end) = (line_start(first), line_start(line).min(text.len() as u32));
+        let blank = text
+            .get(start as usize..end as usize)
+            .is_none_or(|t| t.trim().is_empty());
+        if !blank {
+            chunks.push(Chunk {
+                def: u32::MAX,
+                start,
+                end,
+                start_line: first,
+                end_line: line.saturating_sub(1),
+                len: 0,
+            });
+        }
+    }
+    chunks.sort_unstable_by_key(|c| c.start);
+    chunks
+}
+
+/// BM25 postings of the chunks; fills in each chunk's length.
+fn postings(path: &str, text: &str, mut chunks: Vec<Chunk>) -> (Vec<Chunk>, Vec<Posting>) {
+    let mut path_terms = Vec::new();
+    tokenize::term_hashes(path, &mut path_terms);
+    let mut postings = Vec::new();
+    let mut terms = Vec::new();
+    for (idx, chunk) in chunks.iter_mut().enumerate() {
+        terms.clear();
+        terms.extend_from_slice(&path_terms);
+        let body = text
+            .get(chunk.start as usize..chunk.end as usize)
+            .unwrap_or("");
+        tokenize::term_hashes(body, &mut terms);
+        chunk.len = terms.len() as u32;
+        terms.sort_unstable();
+        let mut i = 0;
+        while let Some(&term) = terms.get(i) {
+            let run = terms
+                .get(i..)
+                .map_or(0, |t| t.iter().take_while(|&&x| x == term).count());
+            postings.push(Posting {
+                term,
+                chunk: idx as u32,
+                tf: run as u32,
+            });
+            i += run.max(1);
+        }
+    }
+    postings.sort_unstable();
+    (chunks, postings)
+}

@@ -1,0 +1,338 @@
+//! Read-only queries over the index: fuzzy symbol search, definitions and references by name,
+//! BM25 search over chunks.
+//!
+//! Every query works on whatever the index holds right now (a partial index during the first
+//! build answers with what it has).
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
+use nucleo_matcher::{Config, Matcher, Utf32Str};
+use serde::Serialize;
+
+use super::file::{Def, DefKind, FileEntry};
+use super::{tokenize, Index};
+
+/// A definition found by a query.
+#[derive(Debug, Clone)]
+pub struct SymbolHit {
+    pub file: Arc<FileEntry>,
+    pub def: u32,
+    pub score: u32,
+}
+
+impl SymbolHit {
+    pub fn def(&self) -> &Def {
+        self.file
+            .index
+            .defs
+            .get(self.def as usize)
+            .expect("SymbolHit::def indexes its own file's defs")
+    }
+}
+
+/// A reference found by a query.
+#[derive(Debug, Clone)]
+pub struct RefHit {
+    pub file: Arc<FileEntry>,
+    pub start: u32,
+    pub line: u32,
+    pub col: u32,
+    pub len: u32,
+    /// The enclosing definition's index, if any.
+    pub enclosing: Option<u32>,
+}
+
+/// A chunk found by lexical search.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkHit {
+    #[serde(skip)]
+    pub file: Arc<FileEntry>,
+    pub path: String,
+    pub chunk: u32,
+    pub score: f32,
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Qualified name of the function the chunk is, if it is one.
+    pub symbol: Option<String>,
+}
+
+/// BM25 parameters (the usual defaults).
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+
+/// Files in these directories rank below the rest on ties.
+fn is_secondary_path(path: &str) -> bool {
+    path.split('/').any(|c| {
+        matches!(
+            c,
+            "test" | "tests" | "testdata" | "fixtures" | "examples" | "vendor" | "benches"
+        )
+    }) || path.rsplit('/').next().is_some_and(|f| {
+        f.starts_with("test_")
+            || f.contains("_test.")
+            || f.contains(".test.")
+            || f.contains(".spec.")
+    })
+}
+
+impl Index {
+    /// Fuzzy search over definition names (and `Container.name`), best first: exact, prefix,
+    /// then fuzzy score; types and functions before members, sources before tests.
+    pub fn workspace_symbols(&self, query: &str, limit: usize) -> Vec<SymbolHit> {
+        let query = query.trim();
+        let files = self.snapshot();
+        let mut hits: Vec<SymbolHit> = Vec::new();
+        if query.is_empty() {
+            // Empty query: top-level types and functions, in path order.
+            for file in &files {
+                for (i, d) in file.index.defs.iter().enumerate() {
+                    if d.parent.is_none() && d.kind != DefKind::Impl {
+                        hits.push(SymbolHit {
+                            file: Arc::clone(file),
+                            def: i as u32,
+                            score: 0,
+                        });
+                    }
+                }
+            }
+            hits.sort_by(|a, b| a.file.path.cmp(&b.file.path).then(a.def.cmp(&b.def)));
+            hits.truncate(limit);
+            return hits;
+        }
+        let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
+        let mut matcher = Matcher::new(Config::DEFAULT);
+        let needle: Vec<char> = query
+            .to_lowercase()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let lower_query = query.to_lowercase();
+        let mut buf = Vec::new();
+        for file in &files {
+            let secondary = is_secondary_path(&file.path);
+            for (i, d) in file.index.defs.iter().enumerate() {
+                if d.kind == DefKind::Impl || !is_subsequence(&needle, &d.name) {
+                    continue;
+                }
+                let Some(fuzzy) = pattern.score(Utf32Str::new(&d.name, &mut buf), &mut matcher)
+                else {
+                    continue;
+                };
+                let lower = d.name.to_lowercase();
+                let mut score = fuzzy * 4;
+                if d.name == query {
+                    score += 100_000;
+                } else if lower == lower_query {
+                    score += 60_000;
+                } else if lower.starts_with(&lower_query) {
+                    score += 30_000;
+                }
+                score += match d.kind {
+                    DefKind::Class
+                    | DefKind::Struct
+                    | DefKind::Enum
+                    | DefKind::Interface
+                    | DefKind::Trait => 400,
+                    DefKind::Function | DefKind::Method | DefKind::TypeAlias | DefKind::Module => {
+                        300
+                    }
+                    _ => 100,
+                };
+                if !secondary {
+                    score += 500;
+                }
+                hits.push(SymbolHit {
+                    file: Arc::clone(file),
+                    def: i as u32,
+                    score,
+                });
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then_with(|| a.def().name.len().cmp(&b.def().name.len()))
+                .then_with(|| a.file.path.cmp(&b.file.path))
+                .then(a.def.cmp(&b.def))
+        });
+        hits.truncate(limit);
+        hits
+    }
+
+    /// Definitions named exactly `name`, sources before tests, then by path.
+    pub fn definitions(&self, name: &str) -> Vec<SymbolHit> {
+        let mut hits = Vec::new();
+        for file in self.snapshot() {
+            for (i, d) in file.index.defs.iter().enumerate() {
+                if d.name == name && d.kind != DefKind::Impl {
+                    hits.push(SymbolHit {
+                        file: Arc::clone(&file),
+                        def: i as u32,
+                        score: 0,
+                    });
+                }
+            }
+        }
+        hits.sort_by(|a, b| {
+            is_secondary_path(&a.file.path)
+                .cmp(&is_secondary_path(&b.file.path))
+                .then_with(|| a.file.path.cmp(&b.file.path))
+                .then(a.def.cmp(&b.def))
+        });
+        hits
+    }
+
+    /// Every occurrence of the identifier `name`, by path and position.
+    pub fn references(&self, name: &str) -> Vec<RefHit> {
+        let mut hits = Vec::new();
+        for file in self.snapshot() {
+            for r in file.index.refs_named(name) {
+                hits.push(RefHit {
+                    file: Arc::clone(&file),
+                    start: r.start,
+                    line: r.line,
+                    col: r.col,
+                    len: name.len() as u32,
+                    enclosing: (r.enclosing != u32::MAX).then_some(r.enclosing),
+                });
+            }
+        }
+        hits.sort_by(|a, b| a.file.path.cmp(&b.file.path).then(a.start.cmp(&b.start)));
+        hits
+    }
+
+    /// BM25 over function-level chunks with the code-aware tokenizer.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<ChunkHit> {
+        let mut terms: Vec<u64> = Vec::new();
+        tokenize::term_hashes(query, &mut terms);
+        terms.sort_unstable();
+        terms.dedup();
+        if terms.is_empty() || limit == 0 {
+            return Vec::new();
+        }
+        let files = self.snapshot();
+        // Corpus statistics, summed over the files.
+        let mut n_chunks = 0u64;
+        let mut total_len = 0u64;
+        let mut df = vec![0u32; terms.len()];
+        for file in &files {
+            n_chunks += file.index.chunks.len() as u64;
+            total_len += file.index.chunks.iter().map(|c| c.len as u64).sum::<u64>();
+            for (t, &term) in terms.iter().enumerate() {
+                if let Some(slot) = df.get_mut(t) {
+                    *slot += file.index.postings_of(term).len() as u32;
+                }
+            }
+        }
+        if n_chunks == 0 {
+            return Vec::new();
+        }
+        let avg_len = total_len as f32 / n_chunks as f32;
+        let idf: Vec<f32> = df
+            .iter()
+            .map(|&d| (1.0 + (n_chunks as f32 - d as f32 + 0.5) / (d as f32 + 0.5)).ln())
+            .collect();
+
+        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(limit + 1);
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        for (file_idx, file) in files.iter().enumerate() {
+            scores.clear();
+            for (t, &term) in terms.iter().enumerate() {
+                let w = idf.get(t).copied().unwrap_or(0.0);
+                for p in file.index.postings_of(term) {
+                    let len = file.index.chunks.get(p.chunk as usize).map_or(0, |c| c.len) as f32;
+                    let tf = p.tf as f32;
+                    let s = w * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg_len));
+                    *scores.entry(p.chunk).or_default() += s;
+                }
+            }
+            let secondary = is_secondary_path(&file.path);
+            for (&chunk, &score) in &scores {
+                let score = if secondary { score * 0.8 } else { score };
+                heap.push(Scored {
+                    score,
+                    file: file_idx,
+                    chunk,
+                });
+                if heap.len() > limit {
+                    heap.pop();
+                }
+            }
+        }
+        let mut top = heap.into_vec();
+        top.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.file.cmp(&b.file))
+                .then(a.chunk.cmp(&b.chunk))
+        });
+        top.into_iter()
+            .filter_map(|s| {
+                let file = files.get(s.file)?;
+                let chunk = file.index.chunks.get(s.chunk as usize)?;
+                let symbol = file
+                    .index
+                    .defs
+                    .get(chunk.def as usize)
+                    .map(|d| d.qualified_name(file.lang));
+                Some(ChunkHit {
+                    file: Arc::clone(file),
+                    path: file.path.clone(),
+                    chunk: s.chunk,
+                    score: s.score,
+                    start_line: chunk.start_line,
+                    end_line: chunk.end_line,
+                    symbol,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Min-heap entry by score (the heap keeps the best `limit`).
+struct Scored {
+    score: f32,
+    file: usize,
+    chunk: u32,
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        // Reversed: the heap's top is the worst hit.
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.file.cmp(&other.file))
+            .then(self.chunk.cmp(&other.chunk))
+    }
+}
+
+/// Is `needle` (lowercase chars) a subsequence of `hay` (case-insensitive)? A cheap filter
+/// before fuzzy scoring.
+fn is_subsequence(needle: &[char], hay: &str) -> bool {
+    let mut it = needle.iter().peekable();
+    for c in hay.chars() {
+        match it.peek() {
+            None => return true,
+            Some(&&n) if c.to_lowercase().eq(std::iter::once(n)) || c == n => {
+                it.next();
+            }
+            _ => {}
+        }
+    }
+    it.peek().is_none()
+}

@@ -1,0 +1,168 @@
+//! The code-aware tokenizer shared by indexing and querying.
+//!
+//! A word is a run of identifier characters. Each word yields itself, lowercased, and — when it
+//! has several parts — its snake_case / camelCase / digit-boundary parts, so `parseHttpHeader`
+//! matches the queries `parseHttpHeader`, `http` and `header`. Terms are hashed (xxh3) for the
+//! postings; a collision merely merges two terms' statistics.
+
+/// Shortest term kept (single letters carry no signal).
+const MIN_TERM_LEN: usize = 2;
+/// Longest word considered (minified code, base64 blobs).
+const MAX_WORD_LEN: usize = 64;
+
+#[inline]
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// Hash of a lowercase term.
+#[inline]
+pub fn term_hash(term: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(term.as_bytes())
+}
+
+/// Calls `f` with each term (lowercased) of `text`, words and their parts.
+pub fn for_each_term(text: &str, mut f: impl FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut buf = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_word_byte(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_word_byte(bytes[i]) {
+            i += 1;
+        }
+        // Word boundaries are ASCII bytes, so `start..i` is on char boundaries.
+        let Some(word) = text.get(start..i) else {
+            continue;
+        };
+        if word.len() > MAX_WORD_LEN || word.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        emit_word(word, &mut buf, &mut f);
+    }
+}
+
+/// Collects the terms of `text` as hashes.
+pub fn term_hashes(text: &str, out: &mut Vec<u64>) {
+    for_each_term(text, |t| out.push(term_hash(t)));
+}
+
+fn emit_word(word: &str, buf: &mut String, f: &mut impl FnMut(&str)) {
+    buf.clear();
+    buf.extend(word.chars().flat_map(char::to_lowercase));
+    if buf.len() >= MIN_TERM_LEN {
+        f(buf);
+    }
+    let mut n_parts = 0;
+    let mut parts: [(usize, usize); 16] = [(0, 0); 16];
+    split_parts(word, |s, e| {
+        if n_parts < parts.len() {
+            parts[n_parts] = (s, e);
+        }
+        n_parts += 1;
+    });
+    if n_parts < 2 {
+        return;
+    }
+    for &(s, e) in parts.iter().take(n_parts.min(parts.len())) {
+        let Some(part) = word.get(s..e) else { continue };
+        buf.clear();
+        buf.extend(part.chars().flat_map(char::to_lowercase));
+        if buf.len() >= MIN_TERM_LEN && !buf.bytes().all(|b| b.is_ascii_digit()) {
+            f(buf);
+        }
+    }
+}
+
+/// Splits an identifier into parts at `_`, lower→Upper, `HTTPServer` → `HTTP|Server`, and
+/// letter↔digit boundaries. Calls `part(start, end)` with byte offsets.
+fn split_parts(word: &str, mut part: impl FnMut(usize, usize)) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Class {
+        Lower,
+        Upper,
+        Digit,
+        Sep,
+    }
+    let class = |c: char| {
+        if c == '_' {
+            Class::Sep
+        } else if c.is_ascii_digit() {
+            Class::Digit
+        } else if c.is_uppercase() {
+            Class::Upper
+        } else {
+            Class::Lower
+        }
+    };
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    let mut start: Option<usize> = None;
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        let cur = class(c);
+        if cur == Class::Sep {
+            if let Some(s) = start.take() {
+                part(s, i);
+            }
+            continue;
+        }
+        let Some(s) = start else {
+            start = Some(i);
+            continue;
+        };
+        let prev = chars.get(k.wrapping_sub(1)).map(|&(_, p)| class(p));
+        let next = chars.get(k + 1).map(|&(_, n)| class(n));
+        let boundary = match (prev, cur) {
+            (Some(Class::Lower), Class::Upper) => true,
+            (Some(Class::Upper), Class::Upper) => next == Some(Class::Lower),
+            (Some(Class::Digit), Class::Lower | Class::Upper) => true,
+            (Some(Class::Lower | Class::Upper), Class::Digit) => true,
+            _ => false,
+        };
+        if boundary {
+            part(s, i);
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        part(s, word.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_term(text, |t| out.push(t.to_owned()));
+        out
+    }
+
+    #[test]
+    fn splits_identifiers_and_keeps_the_whole() {
+        expect_test::expect![[r#"
+            [
+                "parsehttpheader",
+                "parse",
+                "http",
+                "header",
+                "remove_item",
+                "remove",
+                "item",
+                "httpserver2",
+                "http",
+                "server",
+                "x86_64",
+                "ok",
+                "größe",
+            ]
+        "#]]
+        .assert_debug_eq(&terms(
+            "parseHttpHeader(remove_item) HTTPServer2 x86_64 a 1234 ok größe",
+        ));
+    }
+}

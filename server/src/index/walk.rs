@@ -1,0 +1,325 @@
+//! Finding and reading the files to index: the `ignore` walker (gitignore, .ignore, hidden files,
+//! in parallel), the size and binary checks, lossy UTF-8, and the ignore matcher the watcher uses
+//! for single paths.
+//!
+//! The one loader of workspace files: everything that reads a source file goes through
+//! [`read_text`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+
+use dashmap::DashMap;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use serde::Serialize;
+
+use super::lang::Lang;
+
+/// Why a file is not in the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum SkipReason {
+    TooLarge { size: u64, limit: u64 },
+    Binary,
+    Unreadable { error: String },
+    Symlink,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::TooLarge { size, limit } => {
+                write!(f, "larger than the limit ({size} > {limit} bytes)")
+            }
+            SkipReason::Binary => f.write_str("binary content"),
+            SkipReason::Unreadable { error } => write!(f, "unreadable: {error}"),
+            SkipReason::Symlink => f.write_str("symbolic link (not followed)"),
+        }
+    }
+}
+
+/// A file the walker found.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub abs: PathBuf,
+    pub rel: String,
+    pub lang: Lang,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Text read from disk.
+#[derive(Debug)]
+pub struct Loaded {
+    pub text: String,
+    /// The bytes were not valid UTF-8 and were decoded lossily.
+    pub lossy: bool,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// `path` relative to `root`, `/`-separated; `None` outside the root.
+pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut out = String::new();
+    for comp in rel.components() {
+        match comp {
+            std::path::Component::Normal(c) => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(&c.to_string_lossy());
+            }
+            std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Walks `root` in parallel and returns the indexable files and the skipped ones.
+pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, SkipReason)>) {
+    let found = Mutex::new(Vec::new());
+    let skipped = Mutex::new(Vec::new());
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .parents(false)
+        .require_git(false)
+        .follow_links(false)
+        .build_parallel();
+    walker.run(|| {
+        let found = &found;
+        let skipped = &skipped;
+        Box::new(move |entry| {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(err) => {
+                    tracing::debug!("walk: {err}");
+                    return ignore::WalkState::Continue;
+                }
+            };
+            let path = entry.path();
+            let Some(file_type) = entry.file_type() else {
+                return ignore::WalkState::Continue;
+            };
+            if file_type.is_dir() {
+                return ignore::WalkState::Continue;
+            }
+            let Some(lang) = Lang::from_path(path) else {
+                return ignore::WalkState::Continue;
+            };
+            let Some(rel) = rel_path(root, path) else {
+                return ignore::WalkState::Continue;
+            };
+            if file_type.is_symlink() {
+                push(skipped, (rel, SkipReason::Symlink));
+                return ignore::WalkState::Continue;
+            }
+            match entry.metadata() {
+                Ok(meta) if meta.len() > max_size => push(
+                    skipped,
+                    (
+                        rel,
+                        SkipReason::TooLarge {
+                            size: meta.len(),
+                            limit: max_size,
+                        },
+                    ),
+                ),
+                Ok(meta) => push(
+                    found,
+                    Candidate {
+                        abs: path.to_path_buf(),
+                        rel,
+                        lang,
+                        size: meta.len(),
+                        mtime_ns: mtime_ns(&meta),
+                    },
+                ),
+                Err(err) => push(
+                    skipped,
+                    (
+                        rel,
+                        SkipReason::Unreadable {
+                            error: err.to_string(),
+                        },
+                    ),
+                ),
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    found.sort_by(|a, b| priority(&a.rel).cmp(&priority(&b.rel)));
+    let mut skipped = skipped.into_inner().unwrap_or_else(|e| e.into_inner());
+    skipped.sort_by(|a, b| a.0.cmp(&b.0));
+    (found, skipped)
+}
+
+fn push<T>(v: &Mutex<Vec<T>>, item: T) {
+    v.lock().unwrap_or_else(|e| e.into_inner()).push(item);
+}
+
+/// Indexing order: sources before tests, examples and vendored code; shallow before deep.
+fn priority(rel: &str) -> (bool, usize, &str) {
+    let secondary = rel.split('/').any(|c| {
+        matches!(
+            c,
+            "test"
+                | "tests"
+                | "testdata"
+                | "test_data"
+                | "fixtures"
+                | "examples"
+                | "vendor"
+                | "third_party"
+                | "node_modules"
+                | "benches"
+        )
+    });
+    (secondary, rel.matches('/').count(), rel)
+}
+
+/// Reads a file for indexing: refuses binary content and files over `max_size`, decodes invalid
+/// UTF-8 lossily.
+pub fn read_text(path: &Path, max_size: u64) -> Result<Loaded, SkipReason> {
+    let unreadable = |e: std::io::Error| SkipReason::Unreadable {
+        error: e.to_string(),
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(unreadable)?;
+    if meta.file_type().is_symlink() {
+        return Err(SkipReason::Symlink);
+    }
+    if !meta.is_file() {
+        return Err(SkipReason::Unreadable {
+            error: "not a regular file".into(),
+        });
+    }
+    if meta.len() > max_size {
+        return Err(SkipReason::TooLarge {
+            size: meta.len(),
+            limit: max_size,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    if bytes.len() as u64 > max_size {
+        return Err(SkipReason::TooLarge {
+            size: bytes.len() as u64,
+            limit: max_size,
+        });
+    }
+    let size = bytes.len() as u64;
+    let (text, lossy) = decode(bytes)?;
+    Ok(Loaded {
+        text,
+        lossy,
+        size,
+        mtime_ns: mtime_ns(&meta),
+    })
+}
+
+/// UTF-8 text from bytes; NUL bytes in the first 8 KiB mean binary.
+pub fn decode(bytes: Vec<u8>) -> Result<(String, bool), SkipReason> {
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Err(SkipReason::Binary);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, false)),
+        Err(err) => Ok((String::from_utf8_lossy(err.as_bytes()).into_owned(), true)),
+    }
+}
+
+/// Answers "would the walker skip this path?" for single paths the watcher reports, with the
+/// same rules: hidden components, `.gitignore` / `.ignore` files from the root down.
+#[derive(Debug)]
+pub struct IgnoreMatcher {
+    root: PathBuf,
+    /// Per directory: its ignore rules, `None` when it has no ignore file.
+    dirs: DashMap<PathBuf, Option<Arc<Gitignore>>>,
+}
+
+impl IgnoreMatcher {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            dirs: DashMap::new(),
+        }
+    }
+
+    /// Forgets cached rules, e.g. after an ignore file changed.
+    pub fn invalidate(&self) {
+        self.dirs.clear();
+    }
+
+    pub fn is_ignored(&self, path: &Path, is_dir: bool) -> bool {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return true;
+        };
+        let hidden = rel
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+        if hidden {
+            return true;
+        }
+        // Deepest rules win: check from the file's directory up to the root.
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if !d.starts_with(&self.root) {
+                break;
+            }
+            if let Some(rules) = self.rules(d) {
+                let m = rules.matched_path_or_any_parents(path, is_dir);
+                if m.is_ignore() {
+                    return true;
+                }
+                if m.is_whitelist() {
+                    return false;
+                }
+            }
+            if d == self.root {
+                break;
+            }
+            dir = d.parent();
+        }
+        false
+    }
+
+    fn rules(&self, dir: &Path) -> Option<Arc<Gitignore>> {
+        if let Some(r) = self.dirs.get(dir) {
+            return r.clone();
+        }
+        let mut builder = GitignoreBuilder::new(dir);
+        let mut any = false;
+        let mut files = vec![dir.join(".gitignore"), dir.join(".ignore")];
+        if dir == self.root {
+            files.push(dir.join(".git/info/exclude"));
+        }
+        for file in files {
+            if file.is_file() {
+                // A bad line is reported and skipped; the other rules still apply.
+                if let Some(err) = builder.add(&file) {
+                    tracing::debug!("{}: {err}", file.display());
+                }
+                any = true;
+            }
+        }
+        let rules = if any {
+            builder.build().ok().map(Arc::new)
+        } else {
+            None
+        };
+        self.dirs.insert(dir.to_path_buf(), rules.clone());
+        rules
+    }
+}
