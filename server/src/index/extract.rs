@@ -21,6 +21,55 @@ const MAX_DOC: usize = 2000;
 /// Top-level code between functions is chunked in windows of this many lines.
 const GAP_CHUNK_LINES: u32 = 60;
 
+/// Converts tree-sitter byte columns to UTF-16 columns (what LSP positions count). Most source
+/// files are ASCII, where the two agree and nothing is computed.
+pub(crate) struct Columns<'t> {
+    text: &'t str,
+    /// Line start offsets; empty for ASCII text.
+    line_starts: Vec<u32>,
+}
+
+impl<'t> Columns<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        let line_starts = if text.is_ascii() {
+            Vec::new()
+        } else {
+            std::iter::once(0)
+                .chain(
+                    text.bytes()
+                        .enumerate()
+                        .filter(|&(_, b)| b == b'\n')
+                        .map(|(i, _)| i as u32 + 1),
+                )
+                .collect()
+        };
+        Self { text, line_starts }
+    }
+
+    #[inline]
+    pub(crate) fn col16(&self, row: usize, byte_col: usize) -> u32 {
+        let Some(&start) = self.line_starts.get(row) else {
+            return byte_col as u32;
+        };
+        let start = start as usize;
+        let end = (start + byte_col).min(self.text.len());
+        let prefix = self.text.get(start..end).unwrap_or("");
+        prefix.encode_utf16().count() as u32
+    }
+
+    pub(crate) fn span(&self, node: &Node<'_>) -> Span {
+        let (s, e) = (node.start_position(), node.end_position());
+        Span {
+            start: node.start_byte() as u32,
+            end: node.end_byte() as u32,
+            start_line: s.row as u32,
+            start_col: self.col16(s.row, s.column),
+            end_line: e.row as u32,
+            end_col: self.col16(e.row, e.column),
+        }
+    }
+}
+
 /// Parses `text` as `lang`, reusing `parser` (one per thread).
 pub fn parse(parser: &mut Parser, lang: Lang, text: &str, old: Option<&Tree>) -> Option<Tree> {
     parser.set_language(&LangSpec::get(lang).grammar).ok()?;
@@ -34,6 +83,7 @@ pub fn extract(lang: Lang, path: &str, text: &str, tree: &Tree) -> FileIndex {
     let mut ex = Extractor {
         spec,
         text,
+        cols: Columns::new(text),
         defs: Vec::new(),
         stack: Vec::new(),
         raw_refs: Vec::new(),
@@ -49,6 +99,7 @@ pub fn extract(lang: Lang, path: &str, text: &str, tree: &Tree) -> FileIndex {
 struct Extractor<'t> {
     spec: &'static LangSpec,
     text: &'t str,
+    cols: Columns<'t>,
     defs: Vec<Def>,
     /// Enclosing definitions: (index, end byte).
     stack: Vec<(u32, u32)>,
@@ -113,7 +164,7 @@ impl<'t> Extractor<'t> {
             id,
             node.start_byte() as u32,
             pos.row as u32,
-            pos.column as u32,
+            self.cols.col16(pos.row, pos.column),
             enclosing,
         ));
     }
@@ -155,11 +206,15 @@ impl<'t> Extractor<'t> {
                     Some(p) if p.kind() == "export_statement" => p,
                     _ => decl,
                 };
-                Span::from_node(&decl)
+                self.cols.span(&decl)
             }
-            _ => Span::from_node(&outer),
+            _ => self.cols.span(&outer),
         };
-        let container = parent.and_then(|p| self.qualified(p));
+        let container = match (self.spec.lang, node.kind()) {
+            // Go methods belong to their receiver type: `func (h *Handler) Serve()`.
+            (Lang::Go, "method_declaration") => go_receiver_type(node, self.text),
+            _ => parent.and_then(|p| self.qualified(p)),
+        };
         let idx = self.defs.len() as u32;
         let is_outer_fn = kind.is_callable()
             && !self.stack.iter().any(|&(i, _)| {
@@ -176,7 +231,7 @@ impl<'t> Extractor<'t> {
             container,
             parent,
             span,
-            name_span: Span::from_node(&name_node),
+            name_span: self.cols.span(&name_node),
             signature: signature(node, self.text),
             doc: doc_comment(self.spec.lang, node, outer, self.text),
         });
@@ -303,6 +358,29 @@ fn refine<'a>(
         }
         (Lang::Go, DefKind::Method) if node.kind() == "method_elem" => Some((kind, name("name")?)),
         _ => Some((kind, name("name")?)),
+    }
+}
+
+/// The receiver's type name of a Go method declaration.
+fn go_receiver_type(node: Node<'_>, text: &str) -> Option<String> {
+    let receiver = node.child_by_field_name("receiver")?;
+    let mut cursor = receiver.walk();
+    loop {
+        let n = cursor.node();
+        if n.kind() == "type_identifier" {
+            return text.get(n.byte_range()).map(str::to_owned);
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() || cursor.node().id() == receiver.id() {
+                return None;
+            }
+        }
     }
 }
 

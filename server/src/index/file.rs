@@ -1,8 +1,8 @@
 //! What the index knows about one file: definitions, references, chunks and BM25 postings.
 //!
 //! Plain data, serialisable for the persisted cache. Offsets are UTF-8 byte offsets into the
-//! indexed text; lines and columns are zero-based, columns in bytes (the LSP layer converts to
-//! UTF-16 with the text at hand).
+//! indexed text; lines and columns are zero-based, columns in UTF-16 code units (LSP's default
+//! position encoding, computed once at index time).
 
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +67,7 @@ impl DefKind {
     }
 }
 
-/// A range in a file: byte offsets plus the zero-based line and byte column of both ends.
+/// A range in a file: byte offsets plus the zero-based line and UTF-16 column of both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Span {
     pub start: u32,
@@ -79,18 +79,6 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn from_node(node: &tree_sitter::Node<'_>) -> Span {
-        let (s, e) = (node.start_position(), node.end_position());
-        Span {
-            start: node.start_byte() as u32,
-            end: node.end_byte() as u32,
-            start_line: s.row as u32,
-            start_col: s.column as u32,
-            end_line: e.row as u32,
-            end_col: e.column as u32,
-        }
-    }
-
     pub fn contains(&self, offset: u32) -> bool {
         self.start <= offset && offset <= self.end
     }

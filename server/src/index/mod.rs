@@ -10,6 +10,7 @@
 mod extract;
 pub mod file;
 pub mod lang;
+pub mod navigate;
 pub mod persist;
 pub mod query;
 pub mod tokenize;
@@ -276,7 +277,7 @@ impl Index {
         let result: Result<(), Cancelled> = candidates.par_iter().try_for_each(|c| {
             cancel.check()?;
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % 64 == 0 || n == total {
+            if n.is_multiple_of(64) || n == total {
                 progress(BuildProgress { done: n, total });
             }
             if self.pinned.contains_key(&c.rel) {

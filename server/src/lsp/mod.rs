@@ -1,4 +1,30 @@
-//! The language server (placeholder while the server is written).
+//! The LSP shell: protocol in, core calls, protocol out. The only module that knows
+//! `tower_lsp_server`; it converts in `from_proto` / `to_proto` and keeps no logic of its own.
+
+mod config;
+mod docs;
+mod from_proto;
+mod server;
+mod to_proto;
+
+pub use config::Settings;
+
+use tower_lsp_server::{LspService, Server};
+
+/// Serves LSP on stdin/stdout until the client exits or closes the stream.
 pub fn run_stdio() -> std::io::Result<()> {
+    let data_dir = crate::data_dir::resolve();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("spot-lsp")
+        .build()?;
+    runtime.block_on(async move {
+        let (service, socket) = LspService::new(|client| server::Backend::new(client, data_dir));
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+            .serve(service)
+            .await;
+    });
+    // Blocking tasks (a build in progress) must not keep the process alive after exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     Ok(())
 }

@@ -1,0 +1,503 @@
+//! The `LanguageServer` implementation: each handler converts params, snapshots state, calls
+//! the core (on the blocking pool when it may take time) and converts the result back.
+//!
+//! State: the workspace index (shared with the watcher and the initial build), open documents,
+//! and settings. Requests are answered from whatever the index holds, including during the
+//! first build, which reports `$/progress` when the client supports it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+use super::config::Settings;
+use super::docs::{Document, Documents};
+use super::{from_proto, to_proto};
+use crate::cancel::CancelToken;
+use crate::index::{self, navigate, Index, IndexOptions};
+use crate::line_index::LineIndex;
+
+/// How often a changed index is written back to the cache.
+const SAVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Results returned for workspace/symbol.
+const SYMBOL_LIMIT: usize = 256;
+
+pub struct Backend {
+    client: Client,
+    state: Arc<State>,
+}
+
+struct State {
+    data_dir: PathBuf,
+    index: RwLock<Option<Arc<Index>>>,
+    docs: Documents,
+    settings: RwLock<Settings>,
+    /// Warnings from initializationOptions, shown once initialized.
+    init_warnings: Mutex<Vec<String>>,
+    progress_supported: AtomicBool,
+    /// Serializes buffer re-indexing so an older text never overwrites a newer one.
+    reindex: Mutex<()>,
+    /// The index changed since it was last saved.
+    dirty: Arc<AtomicBool>,
+    watcher: Mutex<Option<index::watch::Watcher>>,
+    /// Tripped on shutdown: stops the initial build.
+    shutdown: CancelToken,
+}
+
+impl Backend {
+    pub fn new(client: Client, data_dir: PathBuf) -> Backend {
+        Backend {
+            client,
+            state: Arc::new(State {
+                data_dir,
+                index: RwLock::new(None),
+                docs: Documents::default(),
+                settings: RwLock::new(Settings::default()),
+                init_warnings: Mutex::new(Vec::new()),
+                progress_supported: AtomicBool::new(false),
+                reindex: Mutex::new(()),
+                dirty: Arc::new(AtomicBool::new(false)),
+                watcher: Mutex::new(None),
+                shutdown: CancelToken::new(),
+            }),
+        }
+    }
+
+    fn index(&self) -> Option<Arc<Index>> {
+        self.state.index.read().clone()
+    }
+
+    /// Index, relative path and current text of a document: the editor's buffer when open,
+    /// else the file on disk.
+    fn file_context(&self, uri: &Uri) -> Option<FileContext> {
+        let index = self.index()?;
+        let path = from_proto::path(uri)?;
+        let rel = index.rel_path(&path)?;
+        let (text, line_index) = match self.state.docs.get(uri) {
+            Some(Document {
+                text, line_index, ..
+            }) => (text, line_index),
+            None => {
+                let loaded = index::walk::read_text(&path, index.options().max_file_size).ok()?;
+                let li = Arc::new(LineIndex::new(&loaded.text));
+                (Arc::from(loaded.text), li)
+            }
+        };
+        Some((index, rel, text, line_index))
+    }
+
+    /// Re-indexes an open document's text unless a newer version already exists.
+    fn reindex_buffer(&self, uri: &Uri, doc: &Document) {
+        let Some(index) = self.index() else { return };
+        let Some(path) = from_proto::path(uri) else {
+            return;
+        };
+        let _order = self.state.reindex.lock();
+        if self
+            .state
+            .docs
+            .version(uri)
+            .is_some_and(|v| v != doc.version)
+        {
+            return; // a newer change will index its own text
+        }
+        tokio::task::block_in_place(|| index.update_from_buffer(&path, &doc.text));
+        self.state.dirty.store(true, Ordering::Relaxed);
+    }
+
+    async fn show_warnings(&self, warnings: Vec<String>) {
+        for w in warnings {
+            tracing::warn!("{w}");
+            self.client.show_message(MessageType::WARNING, w).await;
+        }
+    }
+
+    /// The first build: loads nothing new (the cache was read in `initialize`), refreshes the
+    /// index against the disk with progress, saves it, then starts the watcher.
+    async fn initial_build(&self, index: Arc<Index>) {
+        let progress = if self.state.progress_supported.load(Ordering::Relaxed) {
+            let token = NumberOrString::String("spot/indexing".to_owned());
+            match self.client.create_work_done_progress(token.clone()).await {
+                Ok(()) => Some(
+                    self.client
+                        .progress(token, "spot: indexing")
+                        .with_percentage(0)
+                        .begin()
+                        .await,
+                ),
+                Err(err) => {
+                    tracing::debug!("client refused a progress token: {err}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<index::BuildProgress>();
+        let cancel = self.state.shutdown.clone();
+        let build_index = Arc::clone(&index);
+        let build = tokio::task::spawn_blocking(move || {
+            build_index.build(&cancel, &|p| {
+                let _ = tx.send(p);
+            })
+        });
+        if let Some(progress) = &progress {
+            while let Some(p) = rx.recv().await {
+                let pct = (p.done * 100).checked_div(p.total).unwrap_or(100) as u32;
+                progress
+                    .report_with_message(format!("{}/{} files", p.done, p.total), pct)
+                    .await;
+            }
+        }
+        let stats = match build.await {
+            Ok(Ok(stats)) => stats,
+            Ok(Err(_cancelled)) => {
+                if let Some(p) = progress {
+                    p.finish_with_message("cancelled").await;
+                }
+                return;
+            }
+            Err(err) => {
+                let e = to_proto::internal_error("indexing failed", err);
+                if let Some(p) = progress {
+                    p.finish_with_message(e.message.to_string()).await;
+                }
+                return;
+            }
+        };
+        let summary = format!(
+            "indexed {} files ({} parsed, {} cached, {} skipped): {} symbols in {:.2} s",
+            stats.files,
+            stats.parsed,
+            stats.reused,
+            stats.skipped.len(),
+            stats.symbols,
+            stats.elapsed.as_secs_f64()
+        );
+        tracing::info!("{summary}");
+        if let Some(p) = progress {
+            p.finish_with_message(summary.clone()).await;
+        }
+        self.client.log_message(MessageType::INFO, &summary).await;
+        self.save_cache(&index).await;
+        self.start_watcher(index);
+    }
+
+    async fn save_cache(&self, index: &Arc<Index>) {
+        let path = index::persist::cache_path(
+            &crate::data_dir::index_dir(&self.state.data_dir),
+            index.root(),
+        );
+        let index = Arc::clone(index);
+        let saved = tokio::task::spawn_blocking(move || index.save(&path)).await;
+        match saved {
+            Ok(Ok(bytes)) => {
+                self.state.dirty.store(false, Ordering::Relaxed);
+                tracing::debug!("index saved ({bytes} bytes)");
+            }
+            Ok(Err(err)) => tracing::warn!("could not save the index: {err}"),
+            Err(err) => tracing::warn!("saving the index panicked: {err}"),
+        }
+    }
+
+    fn start_watcher(&self, index: Arc<Index>) {
+        let dirty = Arc::clone(&self.state.dirty);
+        match index::watch::watch(Arc::clone(&index), move |batch| {
+            tracing::info!(
+                "file changes: {} indexed, {} removed, {} skipped",
+                batch.indexed,
+                batch.removed,
+                batch.skipped
+            );
+            dirty.store(true, Ordering::Relaxed);
+        }) {
+            Ok(w) => *self.state.watcher.lock() = Some(w),
+            Err(err) => tracing::warn!("{err}; the index updates only on save"),
+        }
+        // Periodic save of a changed index.
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SAVE_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if state.shutdown.is_cancelled() {
+                    break;
+                }
+                if state.dirty.swap(false, Ordering::Relaxed) {
+                    let index = Arc::clone(&index);
+                    let path = index::persist::cache_path(
+                        &crate::data_dir::index_dir(&state.data_dir),
+                        index.root(),
+                    );
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(err) = index.save(&path) {
+                            tracing::warn!("could not save the index: {err}");
+                        }
+                    })
+                    .await;
+                }
+            }
+        });
+    }
+}
+
+/// What a position request needs: the index, the file's relative path, its current text and
+/// line index.
+type FileContext = (Arc<Index>, String, Arc<str>, Arc<LineIndex>);
+
+/// Runs a core call on the blocking pool; a panic becomes an internal-error reply.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| to_proto::internal_error(what, e))
+}
+
+fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
+    let from_folders = params
+        .workspace_folders
+        .as_ref()
+        .and_then(|f| f.first())
+        .and_then(|f| from_proto::path(&f.uri));
+    #[allow(deprecated)] // rootUri is still what many clients send.
+    let from_root_uri = || params.root_uri.as_ref().and_then(from_proto::path);
+    let root = from_folders.or_else(from_root_uri)?;
+    root.canonicalize().ok().filter(|p| p.is_dir())
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let (settings, warnings) = Settings::from_json(params.initialization_options.as_ref());
+        *self.state.init_warnings.lock() = warnings;
+        let progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
+        self.state
+            .progress_supported
+            .store(progress, Ordering::Relaxed);
+        if let Some(root) = workspace_root(&params) {
+            let options = IndexOptions {
+                max_file_size: settings.max_file_size,
+            };
+            let index_dir = crate::data_dir::index_dir(&self.state.data_dir);
+            let (index, start) = blocking("opening the index", move || {
+                index::open(root, options, Some(&index_dir))
+            })
+            .await?;
+            tracing::info!("workspace {} (cache: {start:?})", index.root().display());
+            *self.state.index.write() = Some(Arc::new(index));
+        } else {
+            tracing::warn!("no workspace folder: serving open files only");
+        }
+        *self.state.settings.write() = settings;
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(false),
+                        })),
+                        ..Default::default()
+                    },
+                )),
+                workspace_symbol_provider: Some(OneOf::Left(true)),
+                document_symbol_provider: Some(OneOf::Left(true)),
+                definition_provider: Some(OneOf::Left(true)),
+                references_provider: Some(OneOf::Left(true)),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "spot".to_owned(),
+                version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        let warnings = std::mem::take(&mut *self.state.init_warnings.lock());
+        self.show_warnings(warnings).await;
+        if let Some(index) = self.index() {
+            let this = Backend {
+                client: self.client.clone(),
+                state: Arc::clone(&self.state),
+            };
+            tokio::spawn(async move { this.initial_build(index).await });
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.state.shutdown.cancel();
+        self.state.watcher.lock().take();
+        if let Some(index) = self.index() {
+            if self.state.dirty.load(Ordering::Relaxed) {
+                self.save_cache(&index).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        let opened = self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
+        self.reindex_buffer(&doc.uri, &opened);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        match self
+            .state
+            .docs
+            .change(&uri, params.text_document.version, params.content_changes)
+        {
+            Ok(doc) => self.reindex_buffer(&uri, &doc),
+            Err(err) => tracing::warn!("didChange {}: {err}", uri.as_str()),
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let uri = params.text_document.uri;
+        if self.state.docs.get(&uri).is_some() {
+            return; // the buffer, already indexed, is what was saved
+        }
+        if let (Some(index), Some(path)) = (self.index(), from_proto::path(&uri)) {
+            tokio::task::block_in_place(|| index.update_from_disk(&path));
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        self.state.docs.close(&uri);
+        if let (Some(index), Some(path)) = (self.index(), from_proto::path(&uri)) {
+            let _ = blocking("re-reading a closed file", move || index.unpin(&path)).await;
+        }
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        let (settings, warnings) = Settings::from_json(Some(&params.settings));
+        *self.state.settings.write() = settings;
+        self.show_warnings(warnings).await;
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let Some(index) = self.index() else { return };
+        let paths: Vec<PathBuf> = params
+            .changes
+            .iter()
+            .filter_map(|c| from_proto::path(&c.uri))
+            .collect();
+        let _ = blocking("applying watched-file changes", move || {
+            for p in paths {
+                index.update_from_disk(&p);
+            }
+        })
+        .await;
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
+        let Some(index) = self.index() else {
+            return Ok(None);
+        };
+        let symbols = blocking("workspace/symbol", move || {
+            index
+                .workspace_symbols(&params.query, SYMBOL_LIMIT)
+                .iter()
+                .filter_map(|h| to_proto::workspace_symbol(index.root(), h))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        let Some(index) = self.index() else {
+            return Ok(None);
+        };
+        let Some(rel) =
+            from_proto::path(&params.text_document.uri).and_then(|p| index.rel_path(&p))
+        else {
+            return Ok(None);
+        };
+        let Some(file) = index.file(&rel) else {
+            return Ok(None);
+        };
+        Ok(Some(DocumentSymbolResponse::Nested(
+            to_proto::document_symbols(&file),
+        )))
+    }
+
+    async fn goto_definition(
+        &self,
+        params: GotoDefinitionParams,
+    ) -> Result<Option<GotoDefinitionResponse>> {
+        let pos = params.text_document_position_params;
+        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri) else {
+            return Ok(None);
+        };
+        let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
+            return Ok(None);
+        };
+        let locations = blocking("textDocument/definition", move || {
+            navigate::definition(&index, &rel, &text, offset)
+                .iter()
+                .filter_map(|t| to_proto::nav_location(index.root(), t))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        Ok((!locations.is_empty()).then_some(GotoDefinitionResponse::Array(locations)))
+    }
+
+    async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
+        let pos = params.text_document_position;
+        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri) else {
+            return Ok(None);
+        };
+        let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
+            return Ok(None);
+        };
+        let include = params.context.include_declaration;
+        let locations = blocking("textDocument/references", move || {
+            navigate::references(&index, &rel, &text, offset, include)
+                .iter()
+                .filter_map(|r| to_proto::ref_location(index.root(), r))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        Ok(Some(locations))
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let pos = params.text_document_position_params;
+        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri) else {
+            return Ok(None);
+        };
+        let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
+            return Ok(None);
+        };
+        blocking("textDocument/hover", move || {
+            navigate::hover(&index, &rel, &text, offset)
+                .map(|info| to_proto::hover(&info, &li, &text))
+        })
+        .await
+    }
+}

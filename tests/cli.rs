@@ -1,0 +1,96 @@
+//! End-to-end tests of the command-line subcommands: the built binary in a temp workspace.
+
+mod common;
+
+use std::process::Command;
+
+use common::{fixture, spot_bin};
+
+fn spot(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(spot_bin())
+        .args(args)
+        .env("SPOT_DATA_DIR", data)
+        .output()
+        .expect("run spot");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const REPO: &str = r#"
+//- /pkg/pricing.py
+def bulk_discount(qty, price):
+    """Ten percent off from 10 units."""
+    if qty > 10:
+        return price * 0.9
+    return price
+//- /pkg/store.py
+class Store:
+    def remove_item(self, name):
+        del self.items[name]
+"#;
+
+#[test]
+fn index_search_and_symbols() {
+    let ws = fixture(REPO);
+    let data = tempfile::tempdir().unwrap();
+    let dir = ws.path().to_str().unwrap();
+    // Bad input alongside: a binary file, invalid UTF-8, a huge file, a symlink loop.
+    std::fs::write(ws.path().join("pkg/blob.py"), b"\x00\x01\x02binary").unwrap();
+    std::fs::write(
+        ws.path().join("pkg/latin1.py"),
+        b"def caf\xe9():\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(ws.path().join("pkg/huge.py"), "x = 1\n".repeat(400_000)).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(ws.path(), ws.path().join("pkg/loop")).unwrap();
+
+    let (ok, out, err) = spot(data.path(), &["index", dir, "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["stats"]["parsed"], 3, "{out}");
+    assert_eq!(v["stats"]["lossy"], 1, "{out}");
+    let skipped: Vec<String> = v["stats"]["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["path"].as_str().unwrap(),
+                s["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(skipped, ["pkg/blob.py binary", "pkg/huge.py too_large"]);
+
+    let (ok, out, _) = spot(
+        data.path(),
+        &["search", "bulk discount price", "--dir", dir],
+    );
+    assert!(ok);
+    assert!(out.starts_with("pkg/pricing.py:1"), "{out}");
+    assert!(out.contains("bulk_discount"), "{out}");
+
+    let (ok, out, _) = spot(data.path(), &["symbols", "remitem", "--dir", dir]);
+    assert!(ok);
+    assert!(
+        out.contains("Store.remove_item") && out.contains("pkg/store.py:2"),
+        "{out}"
+    );
+
+    // Second run comes from the cache.
+    let (ok, out, _) = spot(data.path(), &["index", dir]);
+    assert!(ok);
+    assert!(out.contains("(0 parsed, 3 from cache"), "{out}");
+
+    let (ok, _, err) = spot(data.path(), &["index", "/definitely/not/here"]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot open workspace /definitely/not/here"),
+        "{err}"
+    );
+}

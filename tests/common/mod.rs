@@ -1,0 +1,290 @@
+//! Test support: a scripted LSP client that drives the built `spot` binary over stdio like an
+//! editor, and inline multi-file fixtures (`//- /path` headers) written to a temp directory.
+//! Every read has a timeout, so a broken server fails the test instead of hanging it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Writes a fixture (`//- /path` headers followed by file contents) under a new temp dir.
+pub fn fixture(spec: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_fixture(dir.path(), spec);
+    dir
+}
+
+pub fn write_fixture(root: &Path, spec: &str) {
+    let mut current: Option<(PathBuf, String)> = None;
+    let flush = |cur: &mut Option<(PathBuf, String)>| {
+        if let Some((path, text)) = cur.take() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+        }
+    };
+    for line in spec.lines() {
+        if let Some(p) = line.strip_prefix("//- /") {
+            flush(&mut current);
+            current = Some((root.join(p.trim()), String::new()));
+        } else if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    flush(&mut current);
+}
+
+pub fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// (line, UTF-16 column) of the first occurrence of `needle` in `text`, plus `delta` chars.
+pub fn pos_of(text: &str, needle: &str, delta: usize) -> Value {
+    let offset = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in text"))
+        + delta;
+    let before = &text[..offset];
+    let line = before.matches('\n').count();
+    let col: usize = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .map(char::len_utf16)
+        .sum();
+    json!({ "line": line, "character": col })
+}
+
+pub fn spot_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_spot"))
+}
+
+/// A `spot lsp` child process and the client side of its stdio.
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    rx: Receiver<Value>,
+    next_id: i64,
+    /// Notifications and server requests seen so far.
+    pub notifications: Vec<Value>,
+    pub data_dir: PathBuf,
+}
+
+impl Client {
+    /// Starts `spot lsp` with its data dir at `data_dir`.
+    pub fn start(data_dir: &Path) -> Client {
+        let mut child = Command::new(spot_bin())
+            .arg("lsp")
+            .env("SPOT_DATA_DIR", data_dir)
+            .env("SPOT_LOG", "spot=debug,info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn spot lsp");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        // Keep stderr drained (and visible with --nocapture).
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[spot] {line}");
+            }
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            while let Some(msg) = read_frame(&mut reader) {
+                if tx.send(msg).is_err() {
+                    break;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            rx,
+            next_id: 1,
+            notifications: Vec::new(),
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    pub fn send(&mut self, msg: &Value) {
+        let body = serde_json::to_vec(msg).unwrap();
+        self.send_raw(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        self.send_raw(&body);
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).expect("write to spot");
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+    }
+
+    /// Sends a request and returns its whole response (`result` or `error`).
+    pub fn request_full(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        self.wait_response(&json!(id))
+    }
+
+    /// Sends a request and returns its `result`, panicking on an error response.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let resp = self.request_full(method, params);
+        if let Some(err) = resp.get("error") {
+            panic!("{method} failed: {err}");
+        }
+        resp.get("result").cloned().unwrap_or(Value::Null)
+    }
+
+    /// Waits for the response with `id`, answering server requests and keeping notifications.
+    pub fn wait_response(&mut self, id: &Value) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let msg = self
+                .recv_until(deadline)
+                .unwrap_or_else(|| panic!("no response to request {id}"));
+            if msg.get("method").is_none() && msg.get("id") == Some(id) {
+                return msg;
+            }
+            self.handle_incoming(msg);
+        }
+    }
+
+    fn recv_until(&mut self, deadline: Instant) -> Option<Value> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(left) {
+            Ok(msg) => Some(msg),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    fn handle_incoming(&mut self, msg: Value) {
+        if msg.get("method").is_some() && msg.get("id").is_some() {
+            // A server→client request (progress token, applyEdit…): accept it.
+            let reply = json!({ "jsonrpc": "2.0", "id": msg["id"], "result": null });
+            self.send(&reply);
+        }
+        self.notifications.push(msg);
+    }
+
+    /// Waits until a notification satisfying `pred` arrives (or was already seen).
+    pub fn wait_notification(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
+            return n.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let msg = self
+                .recv_until(deadline)
+                .unwrap_or_else(|| panic!("timed out waiting for {what}"));
+            let hit = pred(&msg);
+            self.handle_incoming(msg.clone());
+            if hit {
+                return msg;
+            }
+        }
+    }
+
+    /// Any message within `wait` (for tests that expect a reply to a raw frame).
+    pub fn next_message(&mut self, wait: Duration) -> Option<Value> {
+        let msg = self.recv_until(Instant::now() + wait)?;
+        Some(msg)
+    }
+
+    /// initialize + initialized for a workspace at `root`, then waits for the first build.
+    pub fn initialize(&mut self, root: &Path, options: Value) -> Value {
+        let result = self.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri(root),
+                "workspaceFolders": [{ "uri": uri(root), "name": "ws" }],
+                "initializationOptions": options,
+                "capabilities": { "window": { "workDoneProgress": true } },
+            }),
+        );
+        self.notify("initialized", json!({}));
+        result
+    }
+
+    /// Waits for the log line that ends the initial build and returns it.
+    pub fn wait_indexed(&mut self) -> String {
+        let msg = self.wait_notification("the initial build", |m| {
+            m["method"] == "window/logMessage"
+                && m["params"]["message"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("indexed "))
+        });
+        msg["params"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn open(&mut self, path: &Path, lang: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri(path), "languageId": lang, "version": 1, "text": text } }),
+        );
+    }
+
+    /// shutdown + exit; asserts the process ends by itself with success.
+    pub fn shutdown(mut self) {
+        let r = self.request_full("shutdown", Value::Null);
+        assert!(r.get("error").is_none(), "shutdown failed: {r}");
+        self.notify("exit", Value::Null);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "spot exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "spot did not exit after `exit`");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Has the server process exited (crashed)?
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads one `Content-Length` frame; `None` at EOF.
+fn read_frame(reader: &mut impl BufRead) -> Option<Value> {
+    let mut len = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; len?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}

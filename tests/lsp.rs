@@ -1,0 +1,521 @@
+//! End-to-end tests of `spot lsp`: the built binary over stdio, driven like an editor.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fixture, pos_of, uri, Client};
+use serde_json::{json, Value};
+
+const POLYGLOT: &str = r#"
+//- /inventory/store.py
+"""Inventory storage."""
+from inventory.models import Item
+
+MAX_ITEMS = 100
+
+
+class Store:
+    """A store of items."""
+
+    def add_item(self, item: Item) -> None:
+        """Adds an item."""
+        self.items[item.name] = item
+
+    def remove_item(self, name, qty):
+        count = qty
+        current = self.items[name]
+        current.qty -= count
+        return current
+//- /inventory/models.py
+class Item:
+    """One stock-keeping unit."""
+
+    def __init__(self, name, qty):
+        self.name = name
+        self.qty = qty
+//- /src/ledger.rs
+/// A ledger of accounts.
+pub struct Ledger {
+    accounts: Vec<Account>,
+}
+
+impl Ledger {
+    /// Adds an account and returns its index.
+    pub fn open(&mut self, name: &str) -> usize {
+        let account = Account::new(name);
+        self.accounts.push(account);
+        self.accounts.len() - 1
+    }
+}
+
+pub struct Account {
+    pub name: String,
+}
+
+impl Account {
+    pub fn new(name: &str) -> Account {
+        Account { name: name.to_owned() }
+    }
+}
+//- /web/app.js
+/** Formats a price in cents. */
+export function formatPrice(cents) {
+  const dollars = cents / 100;
+  return `$${dollars.toFixed(2)}`;
+}
+
+export const render = (items) => items.map((i) => formatPrice(i.price));
+//- /web/api.ts
+export interface Order {
+  id: number;
+  total: number;
+}
+
+/** Sums the orders. */
+export function sumOrders(orders: Order[]): number {
+  return orders.reduce((acc, o) => acc + o.total, 0);
+}
+//- /server/handler.go
+package server
+
+// Handler serves requests.
+type Handler struct {
+	Name string
+}
+
+// Serve answers one request.
+func (h *Handler) Serve(path string) string {
+	greeting := "hello " + path
+	return greeting
+}
+//- /.gitignore
+build/
+//- /build/generated.py
+def generated_function():
+    pass
+"#;
+
+fn start(root: &std::path::Path) -> (Client, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize(root, json!({}));
+    client.wait_indexed();
+    (client, data)
+}
+
+fn names(symbols: &Value) -> Vec<String> {
+    symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let container = s["containerName"]
+                .as_str()
+                .map(|c| format!("{c}."))
+                .unwrap_or_default();
+            format!("{container}{}", s["name"].as_str().unwrap())
+        })
+        .collect()
+}
+
+fn loc(v: &Value) -> String {
+    let l = if v.is_array() { &v[0] } else { v };
+    let path = l["uri"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("/ws-root/")
+        .map(|(_, p)| p.to_owned());
+    let path = path.unwrap_or_else(|| {
+        l["uri"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    });
+    format!(
+        "{}:{}:{}",
+        path, l["range"]["start"]["line"], l["range"]["start"]["character"]
+    )
+}
+
+#[test]
+fn workspace_symbols_in_every_language() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    for (query, expected) in [
+        ("remove_item", "Store.remove_item"),
+        ("Ledger", "Ledger"),
+        ("formatPrice", "formatPrice"),
+        ("sumOrders", "sumOrders"),
+        ("Order", "Order"),
+        ("Serve", "Handler.Serve"),
+        ("MAX_ITEMS", "MAX_ITEMS"),
+        ("render", "render"),
+    ] {
+        let result = client.request("workspace/symbol", json!({ "query": query }));
+        let found = names(&result);
+        assert_eq!(
+            found.first().map(String::as_str),
+            Some(expected),
+            "query {query}: {found:?}"
+        );
+    }
+    // Fuzzy: a subsequence finds it.
+    let result = client.request("workspace/symbol", json!({ "query": "remitem" }));
+    assert!(names(&result).contains(&"Store.remove_item".to_owned()));
+    // Ignored paths are not indexed.
+    let result = client.request("workspace/symbol", json!({ "query": "generated_function" }));
+    assert_eq!(result, json!([]));
+    client.shutdown();
+}
+
+#[test]
+fn document_symbols_are_hierarchical() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let result = client.request(
+        "textDocument/documentSymbol",
+        json!({ "textDocument": { "uri": uri(&ws.path().join("inventory/store.py")) } }),
+    );
+    let top: Vec<&str> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(top, ["MAX_ITEMS", "Store"]);
+    let methods: Vec<&str> = result[1]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["add_item", "remove_item"]);
+    assert_eq!(result[1]["children"][0]["kind"], 6, "method kind");
+
+    let result = client.request(
+        "textDocument/documentSymbol",
+        json!({ "textDocument": { "uri": uri(&ws.path().join("src/ledger.rs")) } }),
+    );
+    let top: Vec<&str> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(top, ["Ledger", "impl Ledger", "Account", "impl Account"]);
+    assert_eq!(result[1]["children"][0]["name"], "open");
+    client.shutdown();
+}
+
+/// (file, text, needle at the cursor, expected "path:line:col" of the definition)
+fn definition_cases() -> Vec<(&'static str, &'static str, usize, &'static str)> {
+    vec![
+        // local parameter
+        ("inventory/store.py", "count = qty", 8, "store.py:13:32"),
+        // local variable
+        ("inventory/store.py", "current.qty", 0, "store.py:15:8"),
+        // imported class in another file
+        ("inventory/store.py", "item: Item", 6, "models.py:0:6"),
+        // Rust: associated function through a path
+        ("src/ledger.rs", "Account::new", 9, "ledger.rs:19:11"),
+        // Rust: local binding
+        ("src/ledger.rs", "push(account)", 5, "ledger.rs:8:12"),
+        // JS: function used in an arrow function
+        ("web/app.js", "formatPrice(i.price)", 0, "app.js:1:16"),
+        // TS: interface in a type position
+        ("web/api.ts", "Order[]", 0, "api.ts:0:17"),
+        // Go: local from :=
+        ("server/handler.go", "return greeting", 7, "handler.go:9:1"),
+    ]
+}
+
+#[test]
+fn definitions_local_scope_first_then_index() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    for (file, needle, delta, expected) in definition_cases() {
+        let path = ws.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let result = client.request(
+            "textDocument/definition",
+            json!({ "textDocument": { "uri": uri(&path) }, "position": pos_of(&text, needle, delta) }),
+        );
+        assert!(!result.is_null(), "no definition for {needle:?} in {file}");
+        assert_eq!(loc(&result), expected, "definition of {needle:?} in {file}");
+    }
+    client.shutdown();
+}
+
+#[test]
+fn references_and_hover() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let path = ws.path().join("src/ledger.rs");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let result = client.request(
+        "textDocument/references",
+        json!({
+            "textDocument": { "uri": uri(&path) },
+            "position": pos_of(&text, "pub struct Account", 11),
+            "context": { "includeDeclaration": true }
+        }),
+    );
+    let lines: Vec<u64> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 8, 14, 18, 19, 20]);
+
+    // Local binding: references stay inside the function.
+    let path = ws.path().join("inventory/store.py");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let result = client.request(
+        "textDocument/references",
+        json!({
+            "textDocument": { "uri": uri(&path) },
+            "position": pos_of(&text, "count = qty", 0),
+            "context": { "includeDeclaration": true }
+        }),
+    );
+    assert_eq!(result.as_array().unwrap().len(), 2, "{result}");
+
+    let result = client.request(
+        "textDocument/hover",
+        json!({ "textDocument": { "uri": uri(&path) }, "position": pos_of(&text, "item: Item", 7) }),
+    );
+    let md = result["contents"]["value"].as_str().unwrap();
+    assert!(md.contains("class Item"), "{md}");
+    assert!(md.contains("One stock-keeping unit."), "{md}");
+    assert!(md.contains("inventory/models.py:1"), "{md}");
+    client.shutdown();
+}
+
+#[test]
+fn did_change_is_reflected_in_the_next_query() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let path = ws.path().join("web/app.js");
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.open(&path, "javascript", &text);
+    // Incremental change: rename formatPrice → formatAmount (the declaration only).
+    let start = pos_of(&text, "formatPrice(cents)", 0);
+    let end = pos_of(&text, "formatPrice(cents)", "formatPrice".len());
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri(&path), "version": 2 },
+            "contentChanges": [{ "range": { "start": start, "end": end }, "text": "formatAmount" }]
+        }),
+    );
+    let result = client.request("workspace/symbol", json!({ "query": "formatAmount" }));
+    assert_eq!(
+        names(&result).first().map(String::as_str),
+        Some("formatAmount")
+    );
+    let result = client.request("workspace/symbol", json!({ "query": "formatPrice" }));
+    assert!(
+        !names(&result).contains(&"formatPrice".to_owned()),
+        "{result}"
+    );
+    // The editor's buffer wins over the disk while open: the file on disk is unchanged.
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .contains("formatPrice(cents)"));
+    // Closing re-reads the disk.
+    client.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": uri(&path) } }),
+    );
+    let result = client.request("workspace/symbol", json!({ "query": "formatPrice" }));
+    assert_eq!(
+        names(&result).first().map(String::as_str),
+        Some("formatPrice")
+    );
+    client.shutdown();
+}
+
+/// Polls workspace/symbol until `pred` holds (the watcher debounces events).
+fn poll_symbols(client: &mut Client, query: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = names(&client.request("workspace/symbol", json!({ "query": query })));
+        if pred(&found) || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn watcher_sees_files_created_deleted_and_moved() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    std::fs::write(
+        ws.path().join("inventory/report.py"),
+        "def weekly_report():\n    return 1\n",
+    )
+    .unwrap();
+    let found = poll_symbols(&mut client, "weekly_report", |f| {
+        f.contains(&"weekly_report".to_owned())
+    });
+    assert!(
+        found.contains(&"weekly_report".to_owned()),
+        "created file not indexed: {found:?}"
+    );
+
+    // A directory moved in with files.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(outside.path().join("extra")).unwrap();
+    std::fs::write(
+        outside.path().join("extra/util.go"),
+        "package extra\n\nfunc MovedIn() {}\n",
+    )
+    .unwrap();
+    std::fs::rename(outside.path().join("extra"), ws.path().join("extra")).unwrap();
+    let found = poll_symbols(&mut client, "MovedIn", |f| {
+        f.contains(&"MovedIn".to_owned())
+    });
+    assert!(
+        found.contains(&"MovedIn".to_owned()),
+        "moved-in dir not indexed: {found:?}"
+    );
+
+    std::fs::remove_file(ws.path().join("inventory/report.py")).unwrap();
+    let found = poll_symbols(&mut client, "weekly_report", |f| {
+        !f.contains(&"weekly_report".to_owned())
+    });
+    assert!(
+        !found.contains(&"weekly_report".to_owned()),
+        "deleted file still indexed"
+    );
+
+    std::fs::remove_dir_all(ws.path().join("extra")).unwrap();
+    let found = poll_symbols(&mut client, "MovedIn", |f| {
+        !f.contains(&"MovedIn".to_owned())
+    });
+    assert!(
+        !found.contains(&"MovedIn".to_owned()),
+        "deleted dir still indexed"
+    );
+
+    // Ignored paths stay ignored.
+    std::fs::write(
+        ws.path().join("build/more.py"),
+        "def ignored_function():\n    pass\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("inventory/marker.py"),
+        "def marker_function():\n    pass\n",
+    )
+    .unwrap();
+    poll_symbols(&mut client, "marker_function", |f| {
+        f.contains(&"marker_function".to_owned())
+    });
+    let found = names(&client.request("workspace/symbol", json!({ "query": "ignored_function" })));
+    assert!(found.is_empty(), "{found:?}");
+    client.shutdown();
+}
+
+#[test]
+fn restart_reparses_only_changed_files() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize(ws.path(), json!({}));
+    let first = client.wait_indexed();
+    assert!(first.contains("(6 parsed, 0 cached"), "{first}");
+    client.shutdown();
+
+    std::fs::write(
+        ws.path().join("web/app.js"),
+        "export function changedFunction() {}\n",
+    )
+    .unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize(ws.path(), json!({}));
+    let second = client.wait_indexed();
+    assert!(second.contains("(1 parsed, 5 cached"), "{second}");
+    let found = names(&client.request("workspace/symbol", json!({ "query": "changedFunction" })));
+    assert_eq!(found, ["changedFunction"]);
+    client.shutdown();
+
+    // A corrupt cache is discarded with a log line and rebuilt, never a crash.
+    for entry in std::fs::read_dir(data.path().join("index")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    let mut client = Client::start(data.path());
+    client.initialize(ws.path(), json!({}));
+    let third = client.wait_indexed();
+    assert!(third.contains("(6 parsed, 0 cached"), "{third}");
+    client.shutdown();
+}
+
+#[test]
+fn bad_settings_warn_and_keep_serving() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize(
+        ws.path(),
+        json!({ "maxFileSize": "huge", "frobnicate": true }),
+    );
+    let warning = client.wait_notification("a settings warning", |m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("frobnicate"))
+    });
+    assert_eq!(warning["params"]["type"], 2);
+    client.wait_indexed();
+    let result = client.request("workspace/symbol", json!({ "query": "Ledger" }));
+    assert_eq!(names(&result).first().map(String::as_str), Some("Ledger"));
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "spot": { "provider": 7 } } }),
+    );
+    client.wait_notification("a provider warning", |m| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.contains("provider"))
+    });
+    client.shutdown();
+}
+
+#[test]
+fn unknown_documents_get_empty_results() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let missing = ws.path().join("nope.py");
+    let r = client.request(
+        "textDocument/definition",
+        json!({ "textDocument": { "uri": uri(&missing) }, "position": { "line": 0, "character": 0 } }),
+    );
+    assert!(r.is_null());
+    let r = client.request(
+        "textDocument/hover",
+        json!({ "textDocument": { "uri": "untitled:Untitled-1" }, "position": { "line": 3, "character": 99 } }),
+    );
+    assert!(r.is_null());
+    let r = client.request(
+        "textDocument/documentSymbol",
+        json!({ "textDocument": { "uri": uri(&missing) } }),
+    );
+    assert!(r.is_null());
+    // A position far past the end of a real file.
+    let r = client.request(
+        "textDocument/definition",
+        json!({ "textDocument": { "uri": uri(&ws.path().join("web/app.js")) }, "position": { "line": 999, "character": 0 } }),
+    );
+    assert!(r.is_null());
+    client.shutdown();
+}
