@@ -48,6 +48,13 @@ fn main() {
     );
     if phases {
         let t = Instant::now();
+        let mut parser = tree_sitter::Parser::new();
+        for (lang, _, text) in &texts {
+            parser.set_language(&spot::index::lang::LangSpec::get(*lang).grammar).ok();
+            let _ = parser.parse(text, None);
+        }
+        println!("parse only, one thread: {:.3} s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
         let mut n = 0;
         for (lang, rel, text) in &texts {
             n += spot::index::index_text(*lang, rel, text).refs.len();

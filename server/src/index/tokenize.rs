@@ -52,80 +52,94 @@ pub fn term_hashes(text: &str, out: &mut Vec<u64>) {
 }
 
 fn emit_word(word: &str, buf: &mut String, f: &mut impl FnMut(&str)) {
-    buf.clear();
-    buf.extend(word.chars().flat_map(char::to_lowercase));
+    lowercase_into(word, buf);
     if buf.len() >= MIN_TERM_LEN {
         f(buf);
     }
-    let mut n_parts = 0;
     let mut parts: [(usize, usize); 16] = [(0, 0); 16];
+    let mut n_parts = 0;
     split_parts(word, |s, e| {
-        if n_parts < parts.len() {
-            parts[n_parts] = (s, e);
+        if let Some(slot) = parts.get_mut(n_parts) {
+            *slot = (s, e);
         }
         n_parts += 1;
     });
     if n_parts < 2 {
         return;
     }
-    for &(s, e) in parts.iter().take(n_parts.min(parts.len())) {
+    for &(s, e) in parts.iter().take(n_parts) {
         let Some(part) = word.get(s..e) else { continue };
-        buf.clear();
-        buf.extend(part.chars().flat_map(char::to_lowercase));
-        if buf.len() >= MIN_TERM_LEN && !buf.bytes().all(|b| b.is_ascii_digit()) {
-            f(buf);
+        if part.len() < MIN_TERM_LEN || part.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
         }
+        lowercase_into(part, buf);
+        f(buf);
+    }
+}
+
+fn lowercase_into(word: &str, buf: &mut String) {
+    buf.clear();
+    if word.is_ascii() {
+        buf.push_str(word);
+        buf.make_ascii_lowercase();
+    } else {
+        buf.extend(word.chars().flat_map(char::to_lowercase));
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Class {
+    Lower,
+    Upper,
+    Digit,
+    Sep,
+}
+
+fn class_of(c: char) -> Class {
+    if c == '_' {
+        Class::Sep
+    } else if c.is_ascii_digit() {
+        Class::Digit
+    } else if c.is_uppercase() {
+        Class::Upper
+    } else {
+        Class::Lower
     }
 }
 
 /// Splits an identifier into parts at `_`, lower→Upper, `HTTPServer` → `HTTP|Server`, and
-/// letter↔digit boundaries. Calls `part(start, end)` with byte offsets.
+/// letter↔digit boundaries. Calls `part(start, end)` with byte offsets. No allocation.
 fn split_parts(word: &str, mut part: impl FnMut(usize, usize)) {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Class {
-        Lower,
-        Upper,
-        Digit,
-        Sep,
-    }
-    let class = |c: char| {
-        if c == '_' {
-            Class::Sep
-        } else if c.is_ascii_digit() {
-            Class::Digit
-        } else if c.is_uppercase() {
-            Class::Upper
-        } else {
-            Class::Lower
-        }
-    };
-    let chars: Vec<(usize, char)> = word.char_indices().collect();
     let mut start: Option<usize> = None;
-    for (k, &(i, c)) in chars.iter().enumerate() {
-        let cur = class(c);
+    let mut prev: Option<Class> = None;
+    let mut iter = word.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        let cur = class_of(c);
+        let next = iter.peek().map(|&(_, n)| class_of(n));
         if cur == Class::Sep {
             if let Some(s) = start.take() {
                 part(s, i);
             }
+            prev = Some(cur);
             continue;
         }
-        let Some(s) = start else {
-            start = Some(i);
-            continue;
-        };
-        let prev = chars.get(k.wrapping_sub(1)).map(|&(_, p)| class(p));
-        let next = chars.get(k + 1).map(|&(_, n)| class(n));
-        let boundary = match (prev, cur) {
-            (Some(Class::Lower), Class::Upper) => true,
-            (Some(Class::Upper), Class::Upper) => next == Some(Class::Lower),
-            (Some(Class::Digit), Class::Lower | Class::Upper) => true,
-            (Some(Class::Lower | Class::Upper), Class::Digit) => true,
-            _ => false,
-        };
-        if boundary {
-            part(s, i);
-            start = Some(i);
+        match start {
+            None => start = Some(i),
+            Some(s) => {
+                let boundary = match (prev, cur) {
+                    (Some(Class::Lower), Class::Upper) => true,
+                    (Some(Class::Upper), Class::Upper) => next == Some(Class::Lower),
+                    (Some(Class::Digit), Class::Lower | Class::Upper) => true,
+                    (Some(Class::Lower | Class::Upper), Class::Digit) => true,
+                    _ => false,
+                };
+                if boundary {
+                    part(s, i);
+                    start = Some(i);
+                }
+            }
         }
+        prev = Some(cur);
     }
     if let Some(s) = start {
         part(s, word.len());
