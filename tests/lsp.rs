@@ -519,3 +519,79 @@ fn unknown_documents_get_empty_results() {
     assert!(r.is_null());
     client.shutdown();
 }
+
+/// Each undecodable or invalid frame gets a JSON-RPC error and the server keeps serving.
+#[test]
+fn malformed_messages_get_errors_and_the_server_keeps_serving() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let frame = |body: &[u8]| {
+        let mut f = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        f.extend_from_slice(body);
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>, i64)> = vec![
+        ("invalid JSON", frame(b"{\"jsonrpc\": \"2.0\", "), -32700),
+        ("null", frame(b"null"), -32600),
+        ("empty batch", frame(b"[]"), -32600),
+        (
+            "jsonrpc 1.0",
+            frame(br#"{"jsonrpc":"1.0","id":1,"method":"workspace/symbol"}"#),
+            -32600,
+        ),
+        (
+            "array id",
+            frame(br#"{"jsonrpc":"2.0","id":[1],"method":"workspace/symbol"}"#),
+            -32600,
+        ),
+        (
+            "invalid UTF-8",
+            frame(b"{\"jsonrpc\":\"2.0\",\"method\":\"\xff\xfe\"}"),
+            -32700,
+        ),
+        (
+            "missing Content-Length",
+            b"Content-Type: x\r\n\r\n{}".to_vec(),
+            -32700,
+        ),
+        (
+            "bad Content-Length",
+            b"Content-Length: abc\r\n\r\n".to_vec(),
+            -32700,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        client.send_raw(&bytes);
+        let reply = client
+            .next_message(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no reply to {what}"));
+        assert_eq!(reply["error"]["code"], code, "{what}: {reply}");
+        // Still serving: a valid request is answered.
+        let r = client.request("workspace/symbol", json!({ "query": "Ledger" }));
+        assert_eq!(
+            names(&r).first().map(String::as_str),
+            Some("Ledger"),
+            "after {what}"
+        );
+    }
+    // Wrong params on a known method: an error reply, not a crash.
+    let r = client.request_full("textDocument/definition", json!({ "textDocument": 5 }));
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    // Unknown method.
+    let r = client.request_full("spot/doesNotExist", json!({}));
+    assert_eq!(r["error"]["code"], -32601, "{r}");
+    assert!(!client.exited());
+    client.shutdown();
+}
+
+#[test]
+fn requests_before_initialize_are_refused_not_fatal() {
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    let r = client.request_full("workspace/symbol", json!({ "query": "x" }));
+    assert_eq!(r["error"]["code"], -32002, "{r}");
+    let ws = fixture(POLYGLOT);
+    client.initialize(ws.path(), json!({}));
+    client.wait_indexed();
+    client.shutdown();
+}

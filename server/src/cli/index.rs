@@ -72,7 +72,7 @@ pub(crate) fn open_index(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(dir) = cache_dir {
+    if let Some(dir) = cache_dir.filter(|_| index.needs_save()) {
         let path = spot_index::persist::cache_path(dir, index.root());
         if let Err(err) = index.save(&path) {
             tracing::warn!("could not save the index: {err}");

@@ -19,7 +19,7 @@ pub mod watch;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,10 @@ pub struct Index {
     /// Files whose editor buffer is authoritative.
     pinned: DashMap<String, ()>,
     ignore: walk::IgnoreMatcher,
+    /// Bumped by every change of `files`; compared with `saved` to know whether to persist.
+    generation: AtomicU64,
+    saved: AtomicU64,
+    trees: parking_lot::Mutex<TreeCache>,
 }
 
 thread_local! {
@@ -138,6 +142,69 @@ pub fn index_text(lang: Lang, rel: &str, text: &str) -> FileIndex {
             None => FileIndex::default(),
         }
     })
+}
+
+/// Trees of recently updated files, so the next update of the same file (an editor's change
+/// or save) re-parses incrementally.
+const TREE_CACHE_FILES: usize = 16;
+
+#[derive(Default)]
+struct TreeCache {
+    /// Most recent last: (relative path, the text the tree was parsed from, tree).
+    entries: Vec<(String, Arc<str>, tree_sitter::Tree)>,
+}
+
+impl TreeCache {
+    fn take(&mut self, rel: &str) -> Option<(Arc<str>, tree_sitter::Tree)> {
+        let pos = self.entries.iter().position(|(r, _, _)| r == rel)?;
+        let (_, text, tree) = self.entries.remove(pos);
+        Some((text, tree))
+    }
+
+    fn put(&mut self, rel: &str, text: Arc<str>, tree: tree_sitter::Tree) {
+        if self.entries.len() >= TREE_CACHE_FILES {
+            self.entries.remove(0);
+        }
+        self.entries.push((rel.to_owned(), text, tree));
+    }
+
+    fn forget(&mut self, rel: &str) {
+        self.entries.retain(|(r, _, _)| r != rel);
+    }
+}
+
+/// The single edit that turns `old` into `new`: common prefix and suffix kept, the middle
+/// replaced. Enough for tree-sitter to reuse everything outside the change.
+fn input_edit(old: &str, new: &str) -> tree_sitter::InputEdit {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let point = |bytes: &[u8], at: usize| {
+        let before = bytes.get(..at).unwrap_or(bytes);
+        let row = before.iter().filter(|&&c| c == b'\n').count();
+        let col = before.iter().rev().take_while(|&&c| c != b'\n').count();
+        tree_sitter::Point::new(row, col)
+    };
+    tree_sitter::InputEdit {
+        start_byte: prefix,
+        old_end_byte: a.len() - suffix,
+        new_end_byte: b.len() - suffix,
+        start_position: point(a, prefix),
+        old_end_position: point(a, a.len() - suffix),
+        new_end_position: point(b, b.len() - suffix),
+    }
+}
+
+/// Extracts the index of an already parsed file (benchmarks and tools that keep the tree).
+pub fn extract_tree(lang: Lang, rel: &str, text: &str, tree: &tree_sitter::Tree) -> FileIndex {
+    extract::extract(lang, rel, text, tree)
 }
 
 /// Parses `text` and counts ERROR / MISSING nodes (patch validation uses it).
@@ -177,7 +244,28 @@ impl Index {
             files: DashMap::new(),
             skipped: DashMap::new(),
             pinned: DashMap::new(),
+            generation: AtomicU64::new(1),
+            saved: AtomicU64::new(0),
+            trees: parking_lot::Mutex::new(TreeCache::default()),
         }
+    }
+
+    /// Has the index changed since it was loaded from or saved to the cache?
+    pub fn needs_save(&self) -> bool {
+        self.generation.load(Ordering::Acquire) != self.saved.load(Ordering::Acquire)
+    }
+
+    fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records that the content as of `generation` is persisted.
+    fn mark_saved(&self, generation: u64) {
+        self.saved.store(generation, Ordering::Release);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn root(&self) -> &Path {
@@ -267,6 +355,7 @@ impl Index {
             .collect();
         for rel in &stale {
             self.files.remove(rel);
+            self.touch();
         }
 
         let total = candidates.len();
@@ -300,7 +389,9 @@ impl Index {
                     }
                 }
                 Err(reason) => {
-                    self.files.remove(&c.rel);
+                    if self.files.remove(&c.rel).is_some() {
+                        self.touch();
+                    }
                     self.skipped.insert(c.rel.clone(), reason);
                 }
             }
@@ -325,6 +416,49 @@ impl Index {
         })
     }
 
+    /// Like [`store`](Self::store), for single-file updates: re-parses incrementally from the
+    /// file's previous tree when one is cached, and caches the new tree.
+    fn store_incremental(&self, lang: Lang, rel: &str, text: &str, mtime_ns: i64) -> FileUpdate {
+        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if self
+            .files
+            .get(rel)
+            .is_some_and(|old| old.hash == hash && old.lang == lang)
+        {
+            return self.store(lang, rel, text, mtime_ns);
+        }
+        let cached = self.trees.lock().take(rel);
+        let old_tree = cached.map(|(old_text, mut tree)| {
+            tree.edit(&input_edit(&old_text, text));
+            tree
+        });
+        let parsed =
+            PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old_tree.as_ref()));
+        let Some(tree) = parsed else {
+            return self.store(lang, rel, text, mtime_ns);
+        };
+        let index = extract::extract(lang, rel, text, &tree);
+        self.trees.lock().put(rel, Arc::from(text), tree);
+        self.put(lang, rel, hash, text.len() as u64, mtime_ns, index);
+        FileUpdate::Indexed
+    }
+
+    fn put(&self, lang: Lang, rel: &str, hash: u64, size: u64, mtime_ns: i64, index: FileIndex) {
+        self.skipped.remove(rel);
+        self.files.insert(
+            rel.to_owned(),
+            Arc::new(FileEntry {
+                path: rel.to_owned(),
+                lang,
+                hash,
+                size,
+                mtime_ns,
+                index,
+            }),
+        );
+        self.touch();
+    }
+
     /// Parses `text` and stores it as `rel`, unless the stored entry has the same content (then
     /// only its mtime is refreshed).
     fn store(&self, lang: Lang, rel: &str, text: &str, mtime_ns: i64) -> FileUpdate {
@@ -333,23 +467,13 @@ impl Index {
             if old.hash == hash && old.lang == lang {
                 if old.mtime_ns != mtime_ns {
                     Arc::make_mut(&mut old).mtime_ns = mtime_ns;
+                    self.touch();
                 }
                 return FileUpdate::Unchanged;
             }
         }
         let index = index_text(lang, rel, text);
-        self.skipped.remove(rel);
-        self.files.insert(
-            rel.to_owned(),
-            Arc::new(FileEntry {
-                path: rel.to_owned(),
-                lang,
-                hash,
-                size: text.len() as u64,
-                mtime_ns,
-                index,
-            }),
-        );
+        self.put(lang, rel, hash, text.len() as u64, mtime_ns, index);
         FileUpdate::Indexed
     }
 
@@ -378,9 +502,11 @@ impl Index {
             return self.remove_quiet(&rel);
         }
         match walk::read_text(abs, self.options.max_file_size) {
-            Ok(loaded) => self.store(lang, &rel, &loaded.text, loaded.mtime_ns),
+            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.mtime_ns),
             Err(reason) => {
-                self.files.remove(&rel);
+                if self.files.remove(&rel).is_some() {
+                    self.touch();
+                }
                 self.skipped.insert(rel, reason.clone());
                 FileUpdate::Skipped(reason)
             }
@@ -401,11 +527,13 @@ impl Index {
                 size: text.len() as u64,
                 limit: self.options.max_file_size,
             };
-            self.files.remove(&rel);
+            if self.files.remove(&rel).is_some() {
+                self.touch();
+            }
             self.skipped.insert(rel, reason.clone());
             return FileUpdate::Skipped(reason);
         }
-        self.store(lang, &rel, text, 0)
+        self.store_incremental(lang, &rel, text, 0)
     }
 
     /// The editor closed the file: the disk is authoritative again.
@@ -433,6 +561,7 @@ impl Index {
                 .collect();
             for r in &gone {
                 self.files.remove(r);
+                self.touch();
             }
             return gone.len();
         }
@@ -453,7 +582,9 @@ impl Index {
 
     fn remove(&self, rel: &str) -> FileUpdate {
         self.skipped.remove(rel);
+        self.trees.lock().forget(rel);
         if self.files.remove(rel).is_some() {
+            self.touch();
             FileUpdate::Removed
         } else {
             FileUpdate::NotIndexed

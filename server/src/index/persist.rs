@@ -81,6 +81,7 @@ pub fn cache_path(index_dir: &Path, root: &Path) -> PathBuf {
 impl Index {
     /// Writes the index atomically to `path`; returns the bytes written.
     pub fn save(&self, path: &Path) -> Result<u64, CacheError> {
+        let generation = self.generation();
         let entries = self.snapshot();
         let payload = PayloadRef {
             root: self.root().to_string_lossy().into_owned(),
@@ -103,6 +104,7 @@ impl Index {
         tmp.write_all(&body).map_err(write_err)?;
         tmp.as_file().sync_data().map_err(write_err)?;
         tmp.persist(path).map_err(|e| write_err(e.error))?;
+        self.mark_saved(generation);
         Ok((HEADER_LEN + body.len()) as u64)
     }
 
@@ -118,6 +120,7 @@ impl Index {
         for entry in files {
             self.insert_cached(entry);
         }
+        self.mark_saved(self.generation());
         Ok(n)
     }
 }

@@ -3,13 +3,14 @@
 
 mod config;
 mod docs;
+pub mod framing;
 mod from_proto;
 mod server;
 mod to_proto;
 
 pub use config::Settings;
 
-use tower_lsp_server::{LspService, Server};
+use tower_lsp_server::LspService;
 
 /// Serves LSP on stdin/stdout until the client exits or closes the stream.
 pub fn run_stdio() -> std::io::Result<()> {
@@ -20,9 +21,14 @@ pub fn run_stdio() -> std::io::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let (service, socket) = LspService::new(|client| server::Backend::new(client, data_dir));
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-            .serve(service)
-            .await;
+        framing::serve(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            service,
+            socket,
+            framing::FrameLimits::default(),
+        )
+        .await;
     });
     // Blocking tasks (a build in progress) must not keep the process alive after exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));

@@ -42,8 +42,6 @@ struct State {
     progress_supported: AtomicBool,
     /// Serializes buffer re-indexing so an older text never overwrites a newer one.
     reindex: Mutex<()>,
-    /// The index changed since it was last saved.
-    dirty: Arc<AtomicBool>,
     watcher: Mutex<Option<index::watch::Watcher>>,
     /// Tripped on shutdown: stops the initial build.
     shutdown: CancelToken,
@@ -61,7 +59,6 @@ impl Backend {
                 init_warnings: Mutex::new(Vec::new()),
                 progress_supported: AtomicBool::new(false),
                 reindex: Mutex::new(()),
-                dirty: Arc::new(AtomicBool::new(false)),
                 watcher: Mutex::new(None),
                 shutdown: CancelToken::new(),
             }),
@@ -107,7 +104,6 @@ impl Backend {
             return; // a newer change will index its own text
         }
         tokio::task::block_in_place(|| index.update_from_buffer(&path, &doc.text));
-        self.state.dirty.store(true, Ordering::Relaxed);
     }
 
     async fn show_warnings(&self, warnings: Vec<String>) {
@@ -184,7 +180,9 @@ impl Backend {
             p.finish_with_message(summary.clone()).await;
         }
         self.client.log_message(MessageType::INFO, &summary).await;
-        self.save_cache(&index).await;
+        if index.needs_save() {
+            self.save_cache(&index).await;
+        }
         self.start_watcher(index);
     }
 
@@ -196,17 +194,13 @@ impl Backend {
         let index = Arc::clone(index);
         let saved = tokio::task::spawn_blocking(move || index.save(&path)).await;
         match saved {
-            Ok(Ok(bytes)) => {
-                self.state.dirty.store(false, Ordering::Relaxed);
-                tracing::debug!("index saved ({bytes} bytes)");
-            }
+            Ok(Ok(bytes)) => tracing::debug!("index saved ({bytes} bytes)"),
             Ok(Err(err)) => tracing::warn!("could not save the index: {err}"),
             Err(err) => tracing::warn!("saving the index panicked: {err}"),
         }
     }
 
     fn start_watcher(&self, index: Arc<Index>) {
-        let dirty = Arc::clone(&self.state.dirty);
         match index::watch::watch(Arc::clone(&index), move |batch| {
             tracing::info!(
                 "file changes: {} indexed, {} removed, {} skipped",
@@ -214,7 +208,6 @@ impl Backend {
                 batch.removed,
                 batch.skipped
             );
-            dirty.store(true, Ordering::Relaxed);
         }) {
             Ok(w) => *self.state.watcher.lock() = Some(w),
             Err(err) => tracing::warn!("{err}; the index updates only on save"),
@@ -229,7 +222,7 @@ impl Backend {
                 if state.shutdown.is_cancelled() {
                     break;
                 }
-                if state.dirty.swap(false, Ordering::Relaxed) {
+                if index.needs_save() {
                     let index = Arc::clone(&index);
                     let path = index::persist::cache_path(
                         &crate::data_dir::index_dir(&state.data_dir),
@@ -344,7 +337,7 @@ impl LanguageServer for Backend {
         self.state.shutdown.cancel();
         self.state.watcher.lock().take();
         if let Some(index) = self.index() {
-            if self.state.dirty.load(Ordering::Relaxed) {
+            if index.needs_save() {
                 self.save_cache(&index).await;
             }
         }
