@@ -1,18 +1,20 @@
-//! One pass over a tree-sitter tree: definitions, references, function-level chunks, BM25
+//! From a tree-sitter tree and its text: definitions, references, function-level chunks, BM25
 //! postings.
 //!
-//! Works on any tree, including ones with ERROR nodes: a broken parse is normal input, the
-//! extractor takes what it can. Node roles come from `lang`'s kind-id tables; the few rules that
-//! need the surrounding tree (method vs function, Python constants, JS arrow functions, Go type
-//! specs) live in [`refine`].
+//! Definitions come from a walk of the tree that does not enter function bodies (nested
+//! functions are local, not workspace symbols); references come from the lexer in `lex`, a
+//! linear scan of the text — visiting every node would cost a third of the parse. Works on any
+//! tree, including ones with ERROR nodes: a broken parse is normal input. Node roles come from
+//! `lang`'s kind-id tables; the few rules that need the surrounding tree (method vs function,
+//! Python constants, JS arrow functions, Go type specs) live in [`refine`].
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use tree_sitter::{Node, Parser, Tree};
 
 use super::file::{Chunk, Def, DefKind, FileIndex, Posting, Ref, Span};
 use super::lang::{Lang, LangSpec, Role};
-use super::tokenize;
+use super::{lex, tokenize};
 
 /// Longest signature kept, in bytes.
 const MAX_SIGNATURE: usize = 200;
@@ -86,14 +88,38 @@ pub fn extract(lang: Lang, path: &str, text: &str, tree: &Tree) -> FileIndex {
         cols: Columns::new(text),
         defs: Vec::new(),
         stack: Vec::new(),
-        raw_refs: Vec::new(),
-        names: HashMap::new(),
         fn_chunks: Vec::new(),
-        n_errors: 0,
     };
     ex.walk(tree.root_node());
+    let n_errors = count_errors(tree.root_node());
     let n_lines = text.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
-    ex.finish(path, n_lines)
+    ex.finish(path, n_lines, n_errors)
+}
+
+/// ERROR and MISSING nodes, visiting only subtrees that contain one.
+fn count_errors(root: Node<'_>) -> u32 {
+    if !root.has_error() {
+        return 0;
+    }
+    let mut n = 0;
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if node.is_error() || node.is_missing() {
+            n += 1;
+        }
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return n;
+            }
+        }
+    }
 }
 
 struct Extractor<'t> {
@@ -103,12 +129,8 @@ struct Extractor<'t> {
     defs: Vec<Def>,
     /// Enclosing definitions: (index, end byte).
     stack: Vec<(u32, u32)>,
-    /// (name id in `names` insertion order, start, line, col, enclosing).
-    raw_refs: Vec<(u32, u32, u32, u32, u32)>,
-    names: HashMap<&'t str, u32>,
     /// Outermost functions/methods: (def index, node span).
     fn_chunks: Vec<(u32, Span)>,
-    n_errors: u32,
 }
 
 impl<'t> Extractor<'t> {
@@ -124,19 +146,14 @@ impl<'t> Extractor<'t> {
             while self.stack.last().is_some_and(|&(_, end)| end <= start) {
                 self.stack.pop();
             }
-            if node.is_error() || node.is_missing() {
-                self.n_errors += 1;
-            }
-            let mut descend = true;
-            match self.spec.role(node.kind_id()) {
-                Role::Ident => {
-                    self.add_ref(node);
-                    descend = false;
-                }
-                Role::Comment => descend = false,
-                Role::Def(kind) => self.add_def(node, kind),
-                Role::Other => {}
-            }
+            // Descend only where definitions can be: containers, and the bodies of types and
+            // modules. Function bodies and expressions hold only local definitions.
+            let descend = match self.spec.role(node.kind_id()) {
+                Role::Container => true,
+                Role::Def(kind) => self.add_def(node, kind).is_some_and(|k| k.is_container()),
+                Role::Ident | Role::Comment => false,
+                Role::Other => node.is_error(),
+            };
             if descend && cursor.goto_first_child() {
                 continue;
             }
@@ -151,39 +168,19 @@ impl<'t> Extractor<'t> {
         }
     }
 
-    fn add_ref(&mut self, node: Node<'_>) {
-        let name = self.node_text(node);
-        if name.is_empty() || name.len() > 256 {
-            return;
-        }
-        let next = self.names.len() as u32;
-        let id = *self.names.entry(name).or_insert(next);
-        let pos = node.start_position();
-        let enclosing = self.stack.last().map_or(u32::MAX, |&(i, _)| i);
-        self.raw_refs.push((
-            id,
-            node.start_byte() as u32,
-            pos.row as u32,
-            self.cols.col16(pos.row, pos.column),
-            enclosing,
-        ));
-    }
-
-    fn add_def(&mut self, node: Node<'_>, kind: DefKind) {
+    /// Records a definition candidate; returns its refined kind when it is one.
+    fn add_def(&mut self, node: Node<'_>, kind: DefKind) -> Option<DefKind> {
         let parent = self.stack.last().map(|&(i, _)| i);
         let parent_kind = parent
             .and_then(|p| self.defs.get(p as usize))
             .map(|d| d.kind);
-        let Some((kind, name_node)) = refine(self.spec.lang, node, kind, parent_kind, self.text)
-        else {
-            return;
-        };
+        let (kind, name_node) = refine(self.spec.lang, node, kind, parent_kind, self.text)?;
         let name = match kind {
             DefKind::Impl => impl_name(node, self.text),
             _ => self.node_text(name_node).to_owned(),
         };
         if name.is_empty() {
-            return;
+            return None;
         }
         // Python decorators and JS `export` belong to the definition's range.
         let outer = match node.parent() {
@@ -236,6 +233,7 @@ impl<'t> Extractor<'t> {
             doc: doc_comment(self.spec.lang, node, outer, self.text),
         });
         self.stack.push((idx, node.end_byte() as u32));
+        Some(kind)
     }
 
     fn qualified(&self, idx: u32) -> Option<String> {
@@ -243,31 +241,8 @@ impl<'t> Extractor<'t> {
         Some(def.qualified_name(self.spec.lang))
     }
 
-    fn finish(self, path: &str, n_lines: u32) -> FileIndex {
-        // Names sorted; refs re-keyed by sorted name id.
-        let mut by_insertion: Vec<(&str, u32)> = self.names.into_iter().collect();
-        by_insertion.sort_unstable();
-        let mut remap = vec![0u32; by_insertion.len()];
-        let mut names = Vec::with_capacity(by_insertion.len());
-        for (sorted_id, (name, old_id)) in by_insertion.into_iter().enumerate() {
-            if let Some(slot) = remap.get_mut(old_id as usize) {
-                *slot = sorted_id as u32;
-            }
-            names.push(name.to_owned());
-        }
-        let mut refs: Vec<Ref> = self
-            .raw_refs
-            .into_iter()
-            .map(|(id, start, line, col, enclosing)| Ref {
-                name: remap.get(id as usize).copied().unwrap_or(0),
-                start,
-                line,
-                col,
-                enclosing,
-            })
-            .collect();
-        refs.sort_unstable_by_key(|r| (r.name, r.start));
-
+    fn finish(self, path: &str, n_lines: u32, n_errors: u32) -> FileIndex {
+        let (names, refs) = references(self.spec.lang, self.text, &self.defs, &self.cols);
         let chunks = make_chunks(&self.fn_chunks, self.text, n_lines);
         let (chunks, postings) = postings(path, self.text, chunks);
         FileIndex {
@@ -276,10 +251,74 @@ impl<'t> Extractor<'t> {
             refs,
             chunks,
             postings,
-            n_errors: self.n_errors,
+            n_errors,
             n_lines,
         }
     }
+}
+
+/// Identifier occurrences from the lexer, each with its innermost enclosing definition (a sweep
+/// over the definitions, which nest): sorted names, and refs sorted by (name, start).
+fn references(lang: Lang, text: &str, defs: &[Def], cols: &Columns<'_>) -> (Vec<String>, Vec<Ref>) {
+    let mut names: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut raw: Vec<Ref> = Vec::new();
+    // Definitions by start; `open` holds the ones containing the current position.
+    let mut order: Vec<u32> = (0..defs.len() as u32).collect();
+    order.sort_by_key(|&i| defs.get(i as usize).map_or(0, |d| d.span.start));
+    let mut next_def = 0;
+    let mut open: Vec<u32> = Vec::new();
+    lex::identifiers(lang, text, |id| {
+        let lex::Ident {
+            start,
+            line,
+            line_start,
+            word,
+        } = id;
+        if word.len() > 256 {
+            return;
+        }
+        let pos = start as u32;
+        while let Some(&d) = order.get(next_def) {
+            match defs.get(d as usize) {
+                Some(def) if def.span.start <= pos => {
+                    open.push(d);
+                    next_def += 1;
+                }
+                _ => break,
+            }
+        }
+        while open
+            .last()
+            .is_some_and(|&d| defs.get(d as usize).is_none_or(|def| def.span.end <= pos))
+        {
+            open.pop();
+        }
+        let next = names.len() as u32;
+        let id = *names.entry(word).or_insert(next);
+        raw.push(Ref {
+            name: id,
+            start: pos,
+            line,
+            col: cols.col16(line as usize, start - line_start),
+            enclosing: open.last().copied().unwrap_or(u32::MAX),
+        });
+    });
+    // Sorted names; refs re-keyed by sorted name id.
+    let mut by_name: Vec<(&str, u32)> = names.into_iter().collect();
+    by_name.sort_unstable();
+    let mut remap = vec![0u32; by_name.len()];
+    let mut sorted = Vec::with_capacity(by_name.len());
+    for (new_id, (name, old_id)) in by_name.into_iter().enumerate() {
+        if let Some(slot) = remap.get_mut(old_id as usize) {
+            *slot = new_id as u32;
+        }
+        sorted.push(name.to_owned());
+    }
+    for r in &mut raw {
+        r.name = remap.get(r.name as usize).copied().unwrap_or(0);
+    }
+    raw.sort_unstable_by_key(|r| (r.name, r.start));
+    (sorted, raw)
 }
 
 /// Decides whether a definition candidate is one and what kind it is; returns its name node.

@@ -82,9 +82,11 @@ pub enum Role {
     Other,
     /// A definition candidate; the extractor refines the kind (method vs function, …).
     Def(DefKind),
-    /// An identifier leaf: recorded as a reference.
+    /// An identifier leaf (references come from the lexer; kept for tools that walk trees).
     Ident,
     Comment,
+    /// A node whose children may be definitions: the extractor descends into it.
+    Container,
 }
 
 /// A grammar and its role table.
@@ -139,7 +141,7 @@ impl LangSpec {
 
 fn role_table(lang: Lang) -> &'static [(&'static str, Role)] {
     use DefKind as K;
-    use Role::{Comment, Def, Ident};
+    use Role::{Comment, Container, Def, Ident};
     match lang {
         Lang::Rust => &[
             ("function_item", Def(K::Function)),
@@ -161,6 +163,10 @@ fn role_table(lang: Lang) -> &'static [(&'static str, Role)] {
             ("shorthand_field_identifier", Ident),
             ("line_comment", Comment),
             ("block_comment", Comment),
+            ("source_file", Container),
+            ("declaration_list", Container),
+            ("enum_variant_list", Container),
+            ("foreign_mod_item", Container),
         ],
         Lang::Python => &[
             ("function_definition", Def(K::Function)),
@@ -169,6 +175,17 @@ fn role_table(lang: Lang) -> &'static [(&'static str, Role)] {
             ("assignment", Def(K::Constant)),
             ("identifier", Ident),
             ("comment", Comment),
+            ("module", Container),
+            ("block", Container),
+            ("decorated_definition", Container),
+            ("expression_statement", Container),
+            ("if_statement", Container),
+            ("elif_clause", Container),
+            ("else_clause", Container),
+            ("try_statement", Container),
+            ("except_clause", Container),
+            ("finally_clause", Container),
+            ("with_statement", Container),
         ],
         Lang::JavaScript | Lang::TypeScript | Lang::Tsx => &[
             ("function_declaration", Def(K::Function)),
@@ -192,6 +209,15 @@ fn role_table(lang: Lang) -> &'static [(&'static str, Role)] {
             ("private_property_identifier", Ident),
             ("type_identifier", Ident),
             ("comment", Comment),
+            ("program", Container),
+            ("export_statement", Container),
+            ("class_body", Container),
+            ("lexical_declaration", Container),
+            ("variable_declaration", Container),
+            ("interface_body", Container),
+            ("object_type", Container),
+            ("statement_block", Container),
+            ("ambient_declaration", Container),
         ],
         Lang::Go => &[
             ("function_declaration", Def(K::Function)),
@@ -206,6 +232,12 @@ fn role_table(lang: Lang) -> &'static [(&'static str, Role)] {
             ("field_identifier", Ident),
             ("package_identifier", Ident),
             ("comment", Comment),
+            ("source_file", Container),
+            ("type_declaration", Container),
+            ("const_declaration", Container),
+            ("var_declaration", Container),
+            ("var_spec_list", Container),
+            ("interface_type", Container),
         ],
     }
 }

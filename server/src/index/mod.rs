@@ -10,6 +10,7 @@
 mod extract;
 pub mod file;
 pub mod lang;
+mod lex;
 pub mod navigate;
 pub mod persist;
 pub mod query;
