@@ -26,6 +26,7 @@ fn main() {
         .expect("DIR exists");
     match mode.as_str() {
         "floor" => floor(&root),
+        "symbols" => symbols(&root),
         "profile" => profile(&root, args.get(2).map(String::as_str).unwrap_or("")),
         "reindex" => reindex(
             &root,
@@ -167,5 +168,41 @@ fn profile(root: &std::path::Path, rel: &str) {
         parse_extract.as_secs_f64() * 1e3,
         index.refs.len(),
         index.postings.len()
+    );
+}
+
+/// workspace/symbol latency of the core call alone (development aid).
+fn symbols(root: &std::path::Path) {
+    let index = Index::new(root.to_path_buf(), IndexOptions::default());
+    index
+        .build(&CancelToken::new(), &|_| {})
+        .expect("not cancelled");
+    let mut names: Vec<String> = index
+        .snapshot()
+        .iter()
+        .flat_map(|f| {
+            f.index
+                .defs
+                .iter()
+                .map(|d| d.name.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let step = (names.len() / 200).max(1);
+    let mut times = Vec::new();
+    for q in names.iter().step_by(step) {
+        let t = Instant::now();
+        let hits = index.workspace_symbols(q, 256);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(hits);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{{\"queries\": {}, \"p50_ms\": {:.3}, \"p99_ms\": {:.3}}}",
+        times.len(),
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
     );
 }

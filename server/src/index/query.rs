@@ -109,25 +109,44 @@ impl Index {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
+        let ascii_needle: Option<Vec<u8>> = query.is_ascii().then(|| {
+            query
+                .bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .map(|b| b.to_ascii_lowercase())
+                .collect()
+        });
         let lower_query = query.to_lowercase();
         let mut buf = Vec::new();
         for file in &files {
             let secondary = is_secondary_path(&file.path);
             for (i, d) in file.index.defs.iter().enumerate() {
-                if d.kind == DefKind::Impl || !is_subsequence(&needle, &d.name) {
+                if d.kind == DefKind::Impl {
+                    continue;
+                }
+                let candidate = match &ascii_needle {
+                    Some(n) if d.name.is_ascii() => is_subsequence_ascii(n, d.name.as_bytes()),
+                    _ => is_subsequence(&needle, &d.name),
+                };
+                if !candidate {
                     continue;
                 }
                 let Some(fuzzy) = pattern.score(Utf32Str::new(&d.name, &mut buf), &mut matcher)
                 else {
                     continue;
                 };
-                let lower = d.name.to_lowercase();
                 let mut score = fuzzy * 4;
                 if d.name == query {
                     score += 100_000;
-                } else if lower == lower_query {
+                } else if d.name.eq_ignore_ascii_case(&lower_query)
+                    || d.name.to_lowercase() == lower_query
+                {
                     score += 60_000;
-                } else if lower.starts_with(&lower_query) {
+                } else if d.name.len() >= lower_query.len()
+                    && d.name
+                        .get(..lower_query.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(&lower_query))
+                {
                     score += 30_000;
                 }
                 score += match d.kind {
@@ -319,6 +338,21 @@ impl Ord for Scored {
             .then(self.file.cmp(&other.file))
             .then(self.chunk.cmp(&other.chunk))
     }
+}
+
+/// [`is_subsequence`] for ASCII: `needle` lowercase bytes.
+fn is_subsequence_ascii(needle: &[u8], hay: &[u8]) -> bool {
+    let mut it = needle.iter().peekable();
+    for &c in hay {
+        match it.peek() {
+            None => return true,
+            Some(&&n) if c.to_ascii_lowercase() == n => {
+                it.next();
+            }
+            _ => {}
+        }
+    }
+    it.peek().is_none()
 }
 
 /// Is `needle` (lowercase chars) a subsequence of `hay` (case-insensitive)? A cheap filter

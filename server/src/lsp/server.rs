@@ -25,7 +25,7 @@ use crate::line_index::LineIndex;
 /// How often a changed index is written back to the cache.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Results returned for workspace/symbol.
-const SYMBOL_LIMIT: usize = 256;
+const SYMBOL_LIMIT: usize = 128;
 
 pub struct Backend {
     client: Client,
