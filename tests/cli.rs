@@ -94,3 +94,29 @@ fn index_search_and_symbols() {
         "{err}"
     );
 }
+
+/// The bundled fixture repository, made by its committed script: the issue's text finds the
+/// buggy function's file among the first results of plain lexical search.
+#[test]
+fn search_on_the_fixture_repository_finds_the_issue_area() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let repos = tempfile::tempdir().unwrap();
+    let status = Command::new("python3")
+        .arg(format!("{root}/../fixtures/repos/make_repos.py"))
+        .arg(repos.path())
+        .output()
+        .expect("python3 runs the fixture script");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let repo = repos.path().join("py-inventory");
+    let issue = std::fs::read_to_string(format!("{root}/../fixtures/repos/py-inventory.issue.md")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (ok, out, err) = spot(data.path(), &["search", &issue, "--dir", repo.to_str().unwrap(), "-n", "5", "--json"]);
+    assert!(ok, "{err}");
+    let hits: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let paths: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"inventory/pricing.py"), "{paths:?}");
+    // Ignored files of the fixture (build/, *.log) are not indexed.
+    let (ok, out, _) = spot(data.path(), &["index", repo.to_str().unwrap(), "--json"]);
+    assert!(ok);
+    assert!(!out.contains("build/generated.py"), "{out}");
+}
