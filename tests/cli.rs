@@ -47,11 +47,22 @@ fn index_search_and_symbols() {
     std::fs::write(ws.path().join("pkg/huge.py"), "x = 1\n".repeat(400_000)).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(ws.path(), ws.path().join("pkg/loop")).unwrap();
+    // A very deep directory tree and deeply nested code.
+    let mut deep = ws.path().join("deep");
+    for i in 0..120 {
+        deep = deep.join(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(
+        deep.join("nested.py"),
+        format!("x = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+    )
+    .unwrap();
 
     let (ok, out, err) = spot(data.path(), &["index", dir, "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["stats"]["parsed"], 3, "{out}");
+    assert_eq!(v["stats"]["parsed"], 4, "{out}");
     assert_eq!(v["stats"]["lossy"], 1, "{out}");
     let skipped: Vec<String> = v["stats"]["skipped"]
         .as_array()
@@ -85,7 +96,7 @@ fn index_search_and_symbols() {
     // Second run comes from the cache.
     let (ok, out, _) = spot(data.path(), &["index", dir]);
     assert!(ok);
-    assert!(out.contains("(0 parsed, 3 from cache"), "{out}");
+    assert!(out.contains("(0 parsed, 4 from cache"), "{out}");
 
     let (ok, _, err) = spot(data.path(), &["index", "/definitely/not/here"]);
     assert!(!ok);
@@ -106,14 +117,35 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         .arg(repos.path())
         .output()
         .expect("python3 runs the fixture script");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let repo = repos.path().join("py-inventory");
-    let issue = std::fs::read_to_string(format!("{root}/../fixtures/repos/py-inventory.issue.md")).unwrap();
+    let issue =
+        std::fs::read_to_string(format!("{root}/../fixtures/repos/py-inventory.issue.md")).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let (ok, out, err) = spot(data.path(), &["search", &issue, "--dir", repo.to_str().unwrap(), "-n", "5", "--json"]);
+    let (ok, out, err) = spot(
+        data.path(),
+        &[
+            "search",
+            &issue,
+            "--dir",
+            repo.to_str().unwrap(),
+            "-n",
+            "5",
+            "--json",
+        ],
+    );
     assert!(ok, "{err}");
     let hits: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let paths: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["path"].as_str().unwrap())
+        .collect();
     assert!(paths.contains(&"inventory/pricing.py"), "{paths:?}");
     // Ignored files of the fixture (build/, *.log) are not indexed.
     let (ok, out, _) = spot(data.path(), &["index", repo.to_str().unwrap(), "--json"]);

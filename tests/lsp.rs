@@ -169,6 +169,24 @@ fn workspace_symbols_in_every_language() {
     // Ignored paths are not indexed.
     let result = client.request("workspace/symbol", json!({ "query": "generated_function" }));
     assert_eq!(result, json!([]));
+    // The first build reported work-done progress: begin … end.
+    let kinds: Vec<String> = client
+        .notifications
+        .iter()
+        .filter(|n| n["method"] == "$/progress")
+        .map(|n| {
+            n["params"]["value"]["kind"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("begin"),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("end"), "{kinds:?}");
     client.shutdown();
 }
 
@@ -323,6 +341,16 @@ fn did_change_is_reflected_in_the_next_query() {
         !names(&result).contains(&"formatPrice".to_owned()),
         "{result}"
     );
+    // A full-text change replaces the buffer.
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri(&path), "version": 3 },
+            "contentChanges": [{ "text": "export function formatAmount(c) {}\nexport function wholeText() {}\n" }]
+        }),
+    );
+    let result = client.request("workspace/symbol", json!({ "query": "wholeText" }));
+    assert_eq!(names(&result), ["wholeText"]);
     // The editor's buffer wins over the disk while open: the file on disk is unchanged.
     assert!(std::fs::read_to_string(&path)
         .unwrap()
