@@ -97,7 +97,7 @@ pub fn extract(lang: Lang, path: &str, text: &str, tree: &Tree) -> FileIndex {
 }
 
 /// ERROR and MISSING nodes, visiting only subtrees that contain one.
-fn count_errors(root: Node<'_>) -> u32 {
+pub(crate) fn count_errors(root: Node<'_>) -> u32 {
     if !root.has_error() {
         return 0;
     }

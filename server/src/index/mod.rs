@@ -211,27 +211,8 @@ pub fn extract_tree(lang: Lang, rel: &str, text: &str, tree: &tree_sitter::Tree)
 /// Parses `text` and counts ERROR / MISSING nodes (patch validation uses it).
 pub fn count_parse_errors(lang: Lang, text: &str) -> Option<u32> {
     PARSER.with(|p| {
-        let mut parser = p.borrow_mut();
-        let tree = extract::parse(&mut parser, lang, text, None)?;
-        let mut n = 0;
-        let mut cursor = tree.walk();
-        loop {
-            let node = cursor.node();
-            if node.is_error() || node.is_missing() {
-                n += 1;
-            }
-            if node.has_error() && cursor.goto_first_child() {
-                continue;
-            }
-            loop {
-                if cursor.goto_next_sibling() {
-                    break;
-                }
-                if !cursor.goto_parent() {
-                    return Some(n);
-                }
-            }
-        }
+        let tree = extract::parse(&mut p.borrow_mut(), lang, text, None)?;
+        Some(extract::count_errors(tree.root_node()))
     })
 }
 
