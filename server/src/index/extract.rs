@@ -465,7 +465,7 @@ fn signature(node: Node<'_>, text: &str) -> String {
             break;
         }
     }
-    let sig = sig.trim_end_matches(['{', ':', ' ']).to_owned();
+    let sig = sig.trim_end_matches(['{', ':', ';', ' ']).to_owned();
     truncate(sig, MAX_SIGNATURE)
 }
 

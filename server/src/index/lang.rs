@@ -218,6 +218,8 @@ fn role_table(lang: Lang) -> &'static [(&'static str, Role)] {
             ("object_type", Container),
             ("statement_block", Container),
             ("ambient_declaration", Container),
+            // `namespace X {}` is an expression statement in the TypeScript grammar.
+            ("expression_statement", Container),
         ],
         Lang::Go => &[
             ("function_declaration", Def(K::Function)),

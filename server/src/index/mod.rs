@@ -18,6 +18,9 @@ pub mod tokenize;
 pub mod walk;
 pub mod watch;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
