@@ -33,11 +33,11 @@ def build():
     return target / "spot", target / "examples" / "index_bench"
 
 
-def timed(cmd, env=None):
-    """Wall seconds and peak RSS (KiB) of a command, via GNU time."""
+def timed(cmd, env=None, with_stdout=False):
+    """Wall seconds and peak RSS (KiB) of a command, via GNU time (and its stdout)."""
     with tempfile.NamedTemporaryFile() as out:
         t = time.perf_counter()
-        subprocess.run(
+        proc = subprocess.run(
             ["/usr/bin/time", "-f", "%M", "-o", out.name, *cmd],
             check=True,
             stdout=subprocess.PIPE,
@@ -46,7 +46,7 @@ def timed(cmd, env=None):
         )
         wall = time.perf_counter() - t
         rss = int(Path(out.name).read_text().split()[-1])
-    return wall, rss
+    return (wall, rss, proc.stdout) if with_stdout else (wall, rss)
 
 
 class Lsp:
@@ -142,13 +142,17 @@ def main():
         ctags_rss = min(r for _, r in ctags)
         floor_s = min(json.loads(subprocess.run([bench, "floor", repo], capture_output=True, check=True).stdout)["seconds"] for _ in range(args.runs))
 
-        cold, warm = [], []
+        # Cold: the build's own timer (walk, read, parse, extract, BM25), like the floor's.
+        # Warm vs cold: whole processes (start, load the cache, check every file, exit).
+        cold, cold_wall, warm = [], [], []
         for run in range(args.runs):
             data = tmp / f"data{run}"
             env = dict(os.environ, SPOT_DATA_DIR=str(data))
-            cold.append(timed([spot, "index", repo, "--json"], env)[0])
+            wall, _, out = timed([spot, "index", repo, "--json"], env, with_stdout=True)
+            cold.append(json.loads(out)["stats"]["elapsed"])
+            cold_wall.append(wall)
             warm.append(timed([spot, "index", repo, "--json"], env)[0])
-        cold_s, warm_s = min(cold), min(warm)
+        cold_s, cold_wall_s, warm_s = min(cold), min(cold_wall), min(warm)
 
         # LSP: first answer from the partial index, full build, memory, query latency.
         names = sorted({l.split("\t")[0] for l in tags.read_text(errors="replace").splitlines() if not l.startswith("!")})
@@ -176,7 +180,7 @@ def main():
         rows = [
             ("first workspace/symbol answer (s)", first_s, "ctags -R", ctags_s, first_s / ctags_s, "<= 1.0x"),
             ("full cold index (s)", cold_s, "parse-only floor", floor_s, cold_s / floor_s, "<= 1.5x"),
-            ("warm start, cached index (s)", warm_s, "cold index", cold_s, warm_s / cold_s, "< 0.10x"),
+            ("warm start, cached index (s)", warm_s, "cold `spot index`", cold_wall_s, warm_s / cold_wall_s, "< 0.10x"),
             ("re-index one saved file p50 (ms)", reindex["p50_ms"], "", None, None, ""),
             ("re-index one saved file p99 (ms)", reindex["p99_ms"], "", None, None, "< 10 ms"),
             ("workspace/symbol p50 (ms)", pct(symbol_ms, 0.5), "", None, None, ""),

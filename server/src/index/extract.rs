@@ -140,6 +140,8 @@ impl<'t> Extractor<'t> {
 
     fn walk(&mut self, root: Node<'_>) {
         let mut cursor = root.walk();
+        // Ancestors of the cursor's node (`Node::parent` walks down from the root each time).
+        let mut ancestors: Vec<Node<'_>> = Vec::new();
         loop {
             let node = cursor.node();
             let start = node.start_byte() as u32;
@@ -150,11 +152,14 @@ impl<'t> Extractor<'t> {
             // modules. Function bodies and expressions hold only local definitions.
             let descend = match self.spec.role(node.kind_id()) {
                 Role::Container => true,
-                Role::Def(kind) => self.add_def(node, kind).is_some_and(|k| k.is_container()),
+                Role::Def(kind) => self
+                    .add_def(node, &ancestors, kind)
+                    .is_some_and(|k| k.is_container()),
                 Role::Ident | Role::Comment => false,
                 Role::Other => node.is_error(),
             };
             if descend && cursor.goto_first_child() {
+                ancestors.push(node);
                 continue;
             }
             loop {
@@ -164,17 +169,31 @@ impl<'t> Extractor<'t> {
                 if !cursor.goto_parent() {
                     return;
                 }
+                ancestors.pop();
             }
         }
     }
 
     /// Records a definition candidate; returns its refined kind when it is one.
-    fn add_def(&mut self, node: Node<'_>, kind: DefKind) -> Option<DefKind> {
+    fn add_def(
+        &mut self,
+        node: Node<'_>,
+        ancestors: &[Node<'_>],
+        kind: DefKind,
+    ) -> Option<DefKind> {
+        let up = |k: usize| ancestors.iter().rev().nth(k).copied();
         let parent = self.stack.last().map(|&(i, _)| i);
         let parent_kind = parent
             .and_then(|p| self.defs.get(p as usize))
             .map(|d| d.kind);
-        let (kind, name_node) = refine(self.spec.lang, node, kind, parent_kind, self.text)?;
+        let (kind, name_node) = refine(
+            self.spec.lang,
+            node,
+            ancestors,
+            kind,
+            parent_kind,
+            self.text,
+        )?;
         let name = match kind {
             DefKind::Impl => impl_name(node, self.text),
             _ => self.node_text(name_node).to_owned(),
@@ -183,7 +202,7 @@ impl<'t> Extractor<'t> {
             return None;
         }
         // Python decorators and JS `export` belong to the definition's range.
-        let outer = match node.parent() {
+        let outer = match up(0) {
             Some(p) if matches!(p.kind(), "decorated_definition" | "export_statement") => p,
             _ => node,
         };
@@ -195,11 +214,11 @@ impl<'t> Extractor<'t> {
                     "variable_declarator" | "const_spec" | "var_spec"
                 ) =>
             {
-                let decl = node
-                    .parent()
-                    .filter(|p| p.kind().ends_with("declaration"))
-                    .unwrap_or(node);
-                let decl = match decl.parent() {
+                let (decl, above) = match up(0) {
+                    Some(p) if p.kind().ends_with("declaration") => (p, up(1)),
+                    _ => (node, up(0)),
+                };
+                let decl = match above {
                     Some(p) if p.kind() == "export_statement" => p,
                     _ => decl,
                 };
@@ -317,14 +336,42 @@ fn references(lang: Lang, text: &str, defs: &[Def], cols: &Columns<'_>) -> (Vec<
     for r in &mut raw {
         r.name = remap.get(r.name as usize).copied().unwrap_or(0);
     }
-    raw.sort_unstable_by_key(|r| (r.name, r.start));
-    (sorted, raw)
+    // Counting sort by name: stable, so each name's refs stay in position order.
+    let mut counts = vec![0usize; sorted.len() + 1];
+    for r in &raw {
+        if let Some(c) = counts.get_mut(r.name as usize + 1) {
+            *c += 1;
+        }
+    }
+    for k in 1..counts.len() {
+        counts[k] += counts[k - 1];
+    }
+    let mut refs = vec![
+        Ref {
+            name: 0,
+            start: 0,
+            line: 0,
+            col: 0,
+            enclosing: u32::MAX
+        };
+        raw.len()
+    ];
+    for r in raw {
+        if let Some(slot) = counts.get_mut(r.name as usize) {
+            if let Some(dst) = refs.get_mut(*slot) {
+                *dst = r;
+            }
+            *slot += 1;
+        }
+    }
+    (sorted, refs)
 }
 
 /// Decides whether a definition candidate is one and what kind it is; returns its name node.
 fn refine<'a>(
     lang: Lang,
     node: Node<'a>,
+    ancestors: &[Node<'a>],
     kind: DefKind,
     parent: Option<DefKind>,
     text: &str,
@@ -336,16 +383,15 @@ fn refine<'a>(
         )
     });
     let name = |field: &str| node.child_by_field_name(field);
+    let up = |k: usize| ancestors.iter().rev().nth(k).copied();
     match (lang, kind) {
         (Lang::Rust, DefKind::Impl) => Some((kind, name("type")?)),
         (Lang::Rust, DefKind::Function) if in_type => Some((DefKind::Method, name("name")?)),
         (Lang::Python, DefKind::Function) if in_type => Some((DefKind::Method, name("name")?)),
         (Lang::Python, DefKind::Constant) => {
             // Module-level `UPPER_CASE = …` only.
-            let stmt = node
-                .parent()
-                .filter(|p| p.kind() == "expression_statement")?;
-            if stmt.parent()?.kind() != "module" {
+            up(0).filter(|p| p.kind() == "expression_statement")?;
+            if up(1)?.kind() != "module" {
                 return None;
             }
             let left = name("left").filter(|l| l.kind() == "identifier")?;
@@ -366,9 +412,9 @@ fn refine<'a>(
             ) {
                 return Some((DefKind::Function, ident));
             }
-            let decl = node.parent()?;
-            let top = match decl.parent()? {
-                p if p.kind() == "export_statement" => p.parent()?,
+            let decl = up(0)?;
+            let top = match up(1)? {
+                p if p.kind() == "export_statement" => up(2)?,
                 p => p,
             };
             let is_const = decl.kind() == "lexical_declaration"
@@ -386,11 +432,11 @@ fn refine<'a>(
         }
         (Lang::Go, DefKind::Variable) => {
             // Package-level vars only.
-            let mut up = node.parent()?;
-            if up.kind() == "var_spec_list" {
-                up = up.parent()?;
-            }
-            if up.parent()?.kind() != "source_file" {
+            let decl = match up(0)? {
+                p if p.kind() == "var_spec_list" => 1,
+                _ => 0,
+            };
+            if up(decl + 1)?.kind() != "source_file" {
                 return None;
             }
             Some((kind, name("name")?))
