@@ -172,6 +172,10 @@ impl TreeCache {
         self.entries.push((rel.to_owned(), text, tree));
     }
 
+    fn contains(&self, rel: &str) -> bool {
+        self.entries.iter().any(|(r, _, _)| r == rel)
+    }
+
     fn forget(&mut self, rel: &str) {
         self.entries.retain(|(r, _, _)| r != rel);
     }
@@ -402,15 +406,31 @@ impl Index {
     }
 
     /// Like [`store`](Self::store), for single-file updates: re-parses incrementally from the
-    /// file's previous tree when one is cached, and caches the new tree.
-    fn store_incremental(&self, lang: Lang, rel: &str, text: &str, mtime_ns: i64) -> FileUpdate {
+    /// file's previous tree when one is cached, and caches the new tree. With `editing` (an
+    /// editor buffer), an unchanged file is parsed once anyway so the edits that follow are
+    /// incremental.
+    fn store_incremental(
+        &self,
+        lang: Lang,
+        rel: &str,
+        text: &str,
+        mtime_ns: i64,
+        editing: bool,
+    ) -> FileUpdate {
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         if self
             .files
             .get(rel)
             .is_some_and(|old| old.hash == hash && old.lang == lang)
         {
-            return self.store(lang, rel, text, mtime_ns);
+            let update = self.store(lang, rel, text, mtime_ns);
+            if editing && !self.trees.lock().contains(rel) {
+                let tree = PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, None));
+                if let Some(tree) = tree {
+                    self.trees.lock().put(rel, Arc::from(text), tree);
+                }
+            }
+            return update;
         }
         let cached = self.trees.lock().take(rel);
         let old_tree = cached.map(|(old_text, mut tree)| {
@@ -487,7 +507,7 @@ impl Index {
             return self.remove_quiet(&rel);
         }
         match walk::read_text(abs, self.options.max_file_size) {
-            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.mtime_ns),
+            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.mtime_ns, false),
             Err(reason) => {
                 if self.files.remove(&rel).is_some() {
                     self.touch();
@@ -518,7 +538,7 @@ impl Index {
             self.skipped.insert(rel, reason.clone());
             return FileUpdate::Skipped(reason);
         }
-        self.store_incremental(lang, &rel, text, 0)
+        self.store_incremental(lang, &rel, text, 0, true)
     }
 
     /// The editor closed the file: the disk is authoritative again.
