@@ -376,7 +376,9 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         self.state.docs.close(&uri);
         if let (Some(index), Some(path)) = (self.index(), from_proto::path(&uri)) {
-            let _ = blocking("re-reading a closed file", move || index.unpin(&path)).await;
+            // Synchronous, like didChange, so the next request sees the disk's version.
+            let _order = self.state.reindex.lock();
+            tokio::task::block_in_place(|| index.unpin(&path));
         }
     }
 
