@@ -147,6 +147,26 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         .map(|h| h["path"].as_str().unwrap())
         .collect();
     assert!(paths.contains(&"inventory/pricing.py"), "{paths:?}");
+    // Localization ranks the buggy file first and the buggy function among the first two.
+    let issue_arg = format!("@{root}/../fixtures/repos/py-inventory.issue.md");
+    let (ok, out, err) = spot(
+        data.path(),
+        &["localize", repo.to_str().unwrap(), &issue_arg, "--json"],
+    );
+    assert!(ok, "{err}");
+    let loc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(loc["files"][0]["path"], "inventory/pricing.py", "{out}");
+    let top_functions: Vec<&str> = loc["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        top_functions.contains(&"bulk_discount_percent"),
+        "{top_functions:?}"
+    );
     // Ignored files of the fixture (build/, *.log) are not indexed.
     let (ok, out, _) = spot(data.path(), &["index", repo.to_str().unwrap(), "--json"]);
     assert!(ok);

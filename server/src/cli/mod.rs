@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod doctor;
 mod generate;
 mod index;
+mod localize;
 mod lsp;
 mod search;
 mod symbols;
@@ -36,6 +37,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Fuzzy search over symbol definitions.
     Symbols(symbols::SymbolsArgs),
+    /// Rank the files and functions an issue is about.
+    Localize(localize::LocalizeArgs),
     /// Generate text with an ONNX model directory.
     Generate(generate::GenerateArgs),
     /// Check the installation: ONNX Runtime, execution providers, model, data dir, index.
@@ -51,6 +54,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Index(args) => index::run(args),
         Command::Search(args) => search::run(args),
         Command::Symbols(args) => symbols::run(args),
+        Command::Localize(args) => localize::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Doctor(args) => doctor::run(args),
     }

@@ -1,0 +1,95 @@
+//! `spot localize DIR ISSUE`: ranked files and functions for an issue text, with reasons.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::index::{open_index, IndexFlags};
+use crate::assist::localize::{localize, LocalizeOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct LocalizeArgs {
+    /// Workspace directory.
+    pub dir: PathBuf,
+    /// The issue text; `-` reads it from stdin, `@FILE` from a file.
+    pub issue: String,
+    /// Number of files to list.
+    #[arg(long, short = 'n', default_value_t = 5)]
+    pub files: usize,
+    /// Number of functions to list.
+    #[arg(long, default_value_t = 5)]
+    pub functions: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub common: IndexFlags,
+}
+
+/// The issue text of an `ISSUE` argument: literal, `-` (stdin) or `@FILE`.
+pub(crate) fn issue_text(arg: &str) -> anyhow::Result<String> {
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the issue from stdin")?;
+        return Ok(text);
+    }
+    if let Some(path) = arg.strip_prefix('@') {
+        return std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the issue from {path}"));
+    }
+    Ok(arg.to_owned())
+}
+
+pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
+    let root = super::workspace_root(Some(&args.dir))?;
+    let issue = issue_text(&args.issue)?;
+    anyhow::ensure!(!issue.trim().is_empty(), "the issue text is empty");
+    let (index, _, _) = open_index(root, &args.common, !args.json)?;
+    let started = std::time::Instant::now();
+    let opts = LocalizeOptions {
+        max_files: args.files,
+        max_functions: args.functions,
+        ..LocalizeOptions::default()
+    };
+    let result = localize(&index, &issue, &opts);
+    let elapsed = started.elapsed();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if result.files.is_empty() {
+        writeln!(
+            out,
+            "nothing in {} matches the issue",
+            index.root().display()
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    writeln!(out, "files:")?;
+    for (k, f) in result.files.iter().enumerate() {
+        writeln!(out, "  {}. {}  {:.4}  {}", k + 1, f.path, f.score, f.reason)?;
+    }
+    if !result.functions.is_empty() {
+        writeln!(out, "functions:")?;
+        for (k, f) in result.functions.iter().enumerate() {
+            writeln!(
+                out,
+                "  {}. {}:{}-{}  {}  {:.3}  {}",
+                k + 1,
+                f.path,
+                f.start_line,
+                f.end_line,
+                f.name,
+                f.score,
+                f.reason
+            )?;
+        }
+    }
+    tracing::info!("localized in {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    Ok(ExitCode::SUCCESS)
+}
