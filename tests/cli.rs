@@ -167,6 +167,40 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         top_functions.contains(&"bulk_discount_percent"),
         "{top_functions:?}"
     );
+    // Evaluation on the fixture's own history: its 6 bug-fix commits, spot and BM25 measured.
+    let (ok, out, err) = spot(
+        data.path(),
+        &[
+            "eval",
+            "localize",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["cases"].as_array().unwrap().len(), 6, "{out}");
+    let methods: Vec<&str> = report["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[0].as_str().unwrap())
+        .collect();
+    assert_eq!(methods.first(), Some(&"spot"));
+    assert_eq!(methods.last(), Some(&"bm25 (files)"));
+    assert!(
+        report["methods"][0][1]["acc5"].as_f64().unwrap() >= 0.8,
+        "{out}"
+    );
+    // The user's work tree is untouched by the evaluation.
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["status", "--porcelain"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&status.stdout).trim().is_empty());
     // Ignored files of the fixture (build/, *.log) are not indexed.
     let (ok, out, _) = spot(data.path(), &["index", repo.to_str().unwrap(), "--json"]);
     assert!(ok);

@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod cli;
 pub mod data_dir;
 pub mod index;
+pub mod learn;
 pub mod line_index;
 pub mod lsp;
 pub mod model;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod doctor;
+mod eval;
 mod generate;
 mod index;
 mod localize;
@@ -39,6 +40,8 @@ pub enum Command {
     Symbols(symbols::SymbolsArgs),
     /// Rank the files and functions an issue is about.
     Localize(localize::LocalizeArgs),
+    /// Measure spot on a repository's own history.
+    Eval(eval::EvalArgs),
     /// Generate text with an ONNX model directory.
     Generate(generate::GenerateArgs),
     /// Check the installation: ONNX Runtime, execution providers, model, data dir, index.
@@ -55,6 +58,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(args),
         Command::Symbols(args) => symbols::run(args),
         Command::Localize(args) => localize::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Doctor(args) => doctor::run(args),
     }

@@ -541,6 +541,23 @@ impl Index {
         self.store_incremental(lang, &rel, text, 0, true)
     }
 
+    /// Indexes `text` as the file `rel` without pinning it — for indexes of content that is not
+    /// on disk (a commit read from git history).
+    pub fn set_text(&self, rel: &str, text: &str) -> FileUpdate {
+        let Some(lang) = Lang::from_path(Path::new(rel)) else {
+            return FileUpdate::NotIndexed;
+        };
+        if text.len() as u64 > self.options.max_file_size {
+            return self.remove(rel);
+        }
+        self.store(lang, rel, text, 0)
+    }
+
+    /// Drops `rel` from the index.
+    pub fn remove_path(&self, rel: &str) -> FileUpdate {
+        self.remove(rel)
+    }
+
     /// The editor closed the file: the disk is authoritative again.
     pub fn unpin(&self, abs: &Path) -> FileUpdate {
         let Some(rel) = self.rel_path(abs) else {

@@ -311,6 +311,57 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Plain BM25 with whole files as documents (the baseline localization is measured
+    /// against). Term frequencies are summed over a file's chunks.
+    pub fn search_files(&self, query: &str, limit: usize) -> Vec<(String, f32)> {
+        let mut terms: Vec<u64> = Vec::new();
+        tokenize::term_hashes(query, &mut terms);
+        terms.sort_unstable();
+        terms.dedup();
+        let files = self.snapshot();
+        if terms.is_empty() || files.is_empty() {
+            return Vec::new();
+        }
+        let lens: Vec<f32> = files
+            .iter()
+            .map(|f| f.index.chunks.iter().map(|c| c.len as f32).sum())
+            .collect();
+        let avg = lens.iter().sum::<f32>() / files.len() as f32;
+        let n = files.len() as f32;
+        let mut df = vec![0f32; terms.len()];
+        for f in &files {
+            for (t, &term) in terms.iter().enumerate() {
+                if !f.index.postings_of(term).is_empty() {
+                    if let Some(d) = df.get_mut(t) {
+                        *d += 1.0;
+                    }
+                }
+            }
+        }
+        let mut scored: Vec<(String, f32)> = files
+            .iter()
+            .zip(&lens)
+            .filter_map(|(f, &len)| {
+                let mut score = 0.0;
+                for (t, &term) in terms.iter().enumerate() {
+                    let tf: f32 = f.index.postings_of(term).iter().map(|p| p.tf as f32).sum();
+                    if tf == 0.0 {
+                        continue;
+                    }
+                    let d = df.get(t).copied().unwrap_or(0.0);
+                    let idf = (1.0 + (n - d + 0.5) / (d + 0.5)).ln();
+                    score += idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1.0)));
+                }
+                (score > 0.0).then(|| (f.path.clone(), score))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        scored.truncate(limit);
+        scored
+    }
+}
+
 /// Min-heap entry by score (the heap keeps the best `limit`).
 struct Scored {
     score: f32,

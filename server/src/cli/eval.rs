@@ -1,0 +1,83 @@
+//! `spot eval …`: measurements on a repository's own history.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::learn::eval_localize::{eval_localize, EvalOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub what: EvalCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum EvalCommand {
+    /// Localization on the repository's bug-fix commits: spot, its ablations, and plain BM25
+    /// over files, in the same run.
+    Localize(LocalizeEvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LocalizeEvalArgs {
+    /// The git repository (its history is read; its work tree is not touched).
+    #[arg(long)]
+    pub repo: PathBuf,
+    /// At most this many bug-fix commits, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print the report, with every case, as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    match args.what {
+        EvalCommand::Localize(a) => localize(a),
+    }
+}
+
+fn localize(args: LocalizeEvalArgs) -> anyhow::Result<ExitCode> {
+    let root = super::workspace_root(Some(&args.repo))?;
+    let opts = EvalOptions {
+        limit: args.limit,
+        ..EvalOptions::default()
+    };
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    let report = eval_localize(&root, &opts, &|done, total| {
+        if tty {
+            eprint!("\rcase {done}/{total}");
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{}: {} bug-fix commits, {:.1} s",
+        report.repo,
+        report.cases.len(),
+        started.elapsed().as_secs_f64()
+    )?;
+    writeln!(
+        out,
+        "{:<18} {:>6} {:>6} {:>9} {:>12}",
+        "method", "Acc@1", "Acc@5", "Recall@5", "fn Recall@5"
+    )?;
+    for (name, m) in &report.methods {
+        let fr = m.fn_recall5.map_or("-".to_owned(), |r| format!("{r:.3}"));
+        writeln!(
+            out,
+            "{name:<18} {:>6.3} {:>6.3} {:>9.3} {fr:>12}",
+            m.acc1, m.acc5, m.recall5
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
