@@ -29,15 +29,18 @@ pub enum Signal {
     Paths,
     Symbols,
     Bm25,
+    /// BM25 with whole files as documents: rewards files where the issue's words cluster.
+    Bm25Files,
     Modules,
     Literals,
 }
 
 impl Signal {
-    pub const ALL: [Signal; 5] = [
+    pub const ALL: [Signal; 6] = [
         Signal::Paths,
         Signal::Symbols,
         Signal::Bm25,
+        Signal::Bm25Files,
         Signal::Modules,
         Signal::Literals,
     ];
@@ -47,6 +50,7 @@ impl Signal {
             Signal::Paths => 2.0,
             Signal::Symbols => 1.5,
             Signal::Bm25 => 1.0,
+            Signal::Bm25Files => 1.0,
             Signal::Modules => 0.6,
             Signal::Literals => 1.2,
         }
@@ -57,6 +61,7 @@ impl Signal {
             Signal::Paths => "paths",
             Signal::Symbols => "symbols",
             Signal::Bm25 => "bm25",
+            Signal::Bm25Files => "bm25-files",
             Signal::Modules => "modules",
             Signal::Literals => "literals",
         }
@@ -254,6 +259,7 @@ pub fn localize(index: &Index, issue: &str, opts: &LocalizeOptions) -> Localizat
             Signal::Paths => by_paths(&files, &clues),
             Signal::Symbols => by_symbols(&files, &clues),
             Signal::Bm25 => by_bm25(index, &files, issue),
+            Signal::Bm25Files => by_bm25_files(index, &files, issue),
             Signal::Modules => by_modules(&files, &clues),
             Signal::Literals => by_literals(index, &files, &clues),
         };
@@ -281,13 +287,14 @@ pub fn localize(index: &Index, issue: &str, opts: &LocalizeOptions) -> Localizat
     }
     let mut ranked: Vec<(usize, f64, Vec<String>)> = fused
         .into_iter()
-        .map(|(f, (score, why))| {
-            let test = files.get(f).is_some_and(|e| is_test_path(&e.path));
-            (f, if test { score * 0.5 } else { score }, why)
-        })
+        .map(|(f, (score, why))| (f, score, why))
         .collect();
+    // Test files below every source file: issues are about the code under test.
+    let is_test = |f: usize| files.get(f).is_some_and(|e| is_test_path(&e.path));
     ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
+        is_test(a.0)
+            .cmp(&is_test(b.0))
+            .then(b.1.total_cmp(&a.1))
             .then_with(|| path_of(&files, a.0).cmp(path_of(&files, b.0)))
     });
     let top: Vec<(usize, f64, Vec<String>)> = ranked.into_iter().take(opts.max_files).collect();
@@ -419,6 +426,22 @@ fn by_bm25(index: &Index, files: &[Arc<FileEntry>], issue: &str) -> Ranked {
         files,
         best.into_iter().map(|(i, (s, why))| (i, s, why)).collect(),
     )
+}
+
+fn by_bm25_files(index: &Index, files: &[Arc<FileEntry>], issue: &str) -> Ranked {
+    let pos: HashMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
+        .collect();
+    let scored = index
+        .search_files(issue, 100)
+        .into_iter()
+        .filter_map(|(path, score)| {
+            Some((*pos.get(path.as_str())?, f64::from(score), String::new()))
+        })
+        .collect();
+    finish(files, scored)
 }
 
 fn by_modules(files: &[Arc<FileEntry>], clues: &Clues) -> Ranked {
