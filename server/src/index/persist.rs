@@ -125,7 +125,42 @@ impl Index {
     }
 }
 
+/// What a cache file holds, for `spot doctor`.
+#[derive(Debug, Clone)]
+pub struct CacheSummary {
+    pub root: String,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Reads and checks a cache file without loading it into an index.
+pub fn inspect(path: &Path) -> Result<CacheSummary, CacheError> {
+    let bytes = std::fs::read(path).map_err(|source| CacheError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let payload = decode_payload(&bytes, path)?;
+    Ok(CacheSummary {
+        root: payload.root,
+        files: payload.files.len(),
+        bytes: bytes.len() as u64,
+    })
+}
+
 fn decode(bytes: &[u8], path: &Path, root: &Path) -> Result<Vec<FileEntry>, CacheError> {
+    let payload = decode_payload(bytes, path)?;
+    let expected = root.to_string_lossy();
+    if payload.root != expected {
+        return Err(CacheError::OtherWorkspace {
+            path: path.to_path_buf(),
+            found: payload.root,
+            expected: expected.into_owned(),
+        });
+    }
+    Ok(payload.files)
+}
+
+fn decode_payload(bytes: &[u8], path: &Path) -> Result<Payload, CacheError> {
     let path_buf = || path.to_path_buf();
     let (Some(magic), Some(version), Some(sum), Some(body)) = (
         bytes.get(0..8),
@@ -154,13 +189,5 @@ fn decode(bytes: &[u8], path: &Path, root: &Path) -> Result<Vec<FileEntry>, Cach
             path: path_buf(),
             message: e.to_string(),
         })?;
-    let expected = root.to_string_lossy();
-    if payload.root != expected {
-        return Err(CacheError::OtherWorkspace {
-            path: path_buf(),
-            found: payload.root,
-            expected: expected.into_owned(),
-        });
-    }
-    Ok(payload.files)
+    Ok(payload)
 }

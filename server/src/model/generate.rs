@@ -1,0 +1,490 @@
+//! The generation loop: wait for the shared session (cancellable), prefill the prompt, then decode
+//! one token per step with the KV cache moved from each step's `present.*` outputs into the next
+//! step's `past_key_values.*` inputs (no copy). Streams text that is complete UTF-8 and cannot be
+//! the start of a stop string. Token choice lives in `sample.rs`, graph names in `session.rs`.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
+
+use super::sample::Sampler;
+use super::session::GraphIo;
+use super::{GenerateParams, Generation, Model, ModelError, StopReason, Timings};
+use crate::cancel::CancelToken;
+
+/// How long a waiting request sleeps between checks of its cancel token.
+const QUEUE_POLL: Duration = Duration::from_millis(20);
+
+/// What the per-token callback tells the loop.
+enum Flow {
+    Continue,
+    Stop(StopReason),
+}
+
+pub(super) fn generate(
+    model: &Model,
+    prompt: &str,
+    params: &GenerateParams,
+    cancel: &CancelToken,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generation, ModelError> {
+    let start = Instant::now();
+    let prompt_ids = model.encode(prompt, params.add_special_tokens)?;
+    let tokenize = start.elapsed();
+    let mut text = TextStream::new(&model.tokenizer, &params.stop);
+    let mut on_token = |id: u32| -> Result<Flow, ModelError> {
+        if text.push(id, on_text)? {
+            Ok(Flow::Stop(StopReason::StopString))
+        } else {
+            Ok(Flow::Continue)
+        }
+    };
+    let mut run = run_loop(model, &prompt_ids, params, cancel, &mut on_token)?;
+    if run.stop_reason != StopReason::StopString {
+        text.flush(on_text);
+    }
+    run.timings.tokenize = tokenize;
+    run.timings.first_token += tokenize;
+    let n_new_tokens = run.tokens.len();
+    Ok(Generation {
+        text: text.into_text(),
+        tokens: run.tokens,
+        n_prompt_tokens: prompt_ids.len(),
+        n_new_tokens,
+        stop_reason: run.stop_reason,
+        timings: run.timings,
+    })
+}
+
+pub(super) fn generate_ids(
+    model: &Model,
+    prompt_ids: &[u32],
+    params: &GenerateParams,
+    cancel: &CancelToken,
+) -> Result<Vec<u32>, ModelError> {
+    let mut on_token = |_id: u32| Ok(Flow::Continue);
+    Ok(run_loop(model, prompt_ids, params, cancel, &mut on_token)?.tokens)
+}
+
+struct Run {
+    tokens: Vec<u32>,
+    stop_reason: StopReason,
+    timings: Timings,
+}
+
+fn run_loop(
+    model: &Model,
+    prompt_ids: &[u32],
+    params: &GenerateParams,
+    cancel: &CancelToken,
+    on_token: &mut dyn FnMut(u32) -> Result<Flow, ModelError>,
+) -> Result<Run, ModelError> {
+    let mut sampler = Sampler::new(params)?;
+    let context = model.context_length();
+    let n_prompt = prompt_ids.len();
+    if n_prompt == 0 {
+        return Err(ModelError::EmptyPrompt);
+    }
+    if n_prompt >= context {
+        return Err(ModelError::PromptTooLong {
+            n_tokens: n_prompt,
+            context,
+        });
+    }
+    let mut timings = Timings::default();
+
+    // Queue for the shared session; a cancelled waiter leaves the queue.
+    let queued = Instant::now();
+    let mut session = loop {
+        cancel.check()?;
+        if let Some(guard) = model.session.try_lock_for(QUEUE_POLL) {
+            break guard;
+        }
+    };
+    timings.queued = queued.elapsed();
+    cancel.check()?;
+    let start = Instant::now();
+
+    let io = &model.io;
+    let max_new = params.max_new_tokens.min(context - n_prompt);
+    let mut state = DecodeState::new(io, &session, prompt_ids, context)?;
+    let mut tokens = Vec::with_capacity(max_new);
+    let mut stop_reason = StopReason::MaxTokens;
+    if max_new == 0 {
+        return Ok(Run {
+            tokens,
+            stop_reason,
+            timings,
+        });
+    }
+
+    let prefill = Instant::now();
+    state.step(&mut session, io, 0)?;
+    timings.prefill = prefill.elapsed();
+    let mut decode_start = Instant::now();
+    for step in 0..max_new {
+        let id = sampler
+            .sample(&state.logits)
+            .ok_or_else(|| ModelError::Inference {
+                step,
+                message: "the logits are empty or not numbers".into(),
+            })?;
+        tokens.push(id);
+        if step == 0 {
+            timings.first_token = start.elapsed();
+            decode_start = Instant::now();
+        }
+        if params.stop_on_eos && model.config.eos_token_ids.contains(&id) {
+            stop_reason = StopReason::Eos;
+            break;
+        }
+        if let Flow::Stop(reason) = on_token(id)? {
+            stop_reason = reason;
+            break;
+        }
+        if step + 1 == max_new {
+            stop_reason = if n_prompt + tokens.len() >= context {
+                StopReason::ContextFull
+            } else {
+                StopReason::MaxTokens
+            };
+            break;
+        }
+        cancel.check()?;
+        state.push(id);
+        state.step(&mut session, io, step + 1)?;
+    }
+    timings.decode = decode_start.elapsed();
+    Ok(Run {
+        tokens,
+        stop_reason,
+        timings,
+    })
+}
+
+/// Inputs of the next step and the KV cache; buffers are sized once for the whole context.
+struct DecodeState {
+    /// Token ids fed at the next step (the prompt, then one token).
+    ids: Vec<i64>,
+    /// All ones, `context` long; each step feeds a prefix.
+    mask: Vec<i64>,
+    /// Positions of `ids`.
+    positions: Vec<i64>,
+    /// Tokens already in the cache.
+    n_past: usize,
+    /// `[key, value]` per layer, from the previous step's `present.*` outputs.
+    past: Vec<DynValue>,
+    logits: Vec<f32>,
+}
+
+impl DecodeState {
+    fn new(
+        io: &GraphIo,
+        session: &Session,
+        prompt_ids: &[u32],
+        context: usize,
+    ) -> Result<DecodeState, ModelError> {
+        let empty = [1usize, io.kv_heads, 0, io.head_dim];
+        let mut past = Vec::with_capacity(io.layers.len() * 2);
+        for _ in 0..io.layers.len() * 2 {
+            let value = ort::value::DynTensor::new(session.allocator(), io.kv_dtype, empty)
+                .map_err(|e| ModelError::Inference {
+                    step: 0,
+                    message: format!("cannot create the empty KV cache: {e}"),
+                })?;
+            past.push(value.into_dyn());
+        }
+        let ids: Vec<i64> = prompt_ids.iter().map(|&id| i64::from(id)).collect();
+        let positions = (0..ids.len()).map(|p| p as i64).collect();
+        Ok(DecodeState {
+            ids,
+            mask: vec![1; context],
+            positions,
+            n_past: 0,
+            past,
+            logits: Vec::with_capacity(io.vocab_size.unwrap_or(0)),
+        })
+    }
+
+    /// Moves the cache forward by the ids fed last and sets `id` as the next input.
+    fn push(&mut self, id: u32) {
+        self.n_past += self.ids.len();
+        self.ids.clear();
+        self.ids.push(i64::from(id));
+        self.positions.clear();
+        self.positions.push(self.n_past as i64);
+    }
+
+    /// Runs the graph on `ids`; leaves the last position's logits in `self.logits` and the new
+    /// cache in `self.past`.
+    fn step(&mut self, session: &mut Session, io: &GraphIo, step: usize) -> Result<(), ModelError> {
+        let fail = |message: String| ModelError::Inference { step, message };
+        let ort_fail = |e: ort::Error| fail(e.to_string());
+        let total = self.n_past + self.ids.len();
+        let mask = self
+            .mask
+            .get(..total)
+            .ok_or_else(|| fail(format!("{total} tokens exceed the context")))?;
+
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(4 + self.past.len());
+        inputs.push((
+            Cow::Borrowed(io.input_ids.as_str()),
+            int_input(io.ids_dtype, &self.ids).map_err(ort_fail)?,
+        ));
+        if let Some(name) = &io.attention_mask {
+            inputs.push((
+                Cow::Borrowed(name.as_str()),
+                int_input(io.ids_dtype, mask).map_err(ort_fail)?,
+            ));
+        }
+        if let Some(name) = &io.position_ids {
+            inputs.push((
+                Cow::Borrowed(name.as_str()),
+                int_input(io.ids_dtype, &self.positions).map_err(ort_fail)?,
+            ));
+        }
+        if let Some(name) = &io.use_cache_branch {
+            let flag = Tensor::from_array(([1usize], vec![self.n_past > 0])).map_err(ort_fail)?;
+            inputs.push((Cow::Borrowed(name.as_str()), flag.into()));
+        }
+        let mut past = self.past.drain(..);
+        for layer in &io.layers {
+            let (Some(key), Some(value)) = (past.next(), past.next()) else {
+                return Err(fail("the KV cache lost a layer".into()));
+            };
+            inputs.push((Cow::Borrowed(layer.past_key.as_str()), key.into()));
+            inputs.push((Cow::Borrowed(layer.past_value.as_str()), value.into()));
+        }
+        drop(past);
+
+        let mut outputs = session.run(inputs).map_err(ort_fail)?;
+        let logits = outputs
+            .get(&io.logits)
+            .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
+        copy_last_row(logits, io.logits_dtype, &mut self.logits).map_err(fail)?;
+        for layer in &io.layers {
+            for name in [&layer.present_key, &layer.present_value] {
+                let value = outputs
+                    .remove(name.as_str())
+                    .ok_or_else(|| fail(format!("no `{name}` output")))?;
+                self.past.push(value);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An `[1, n]` integer input: a view of `data` for int64 graphs, a converted copy for int32.
+fn int_input<'a>(
+    dtype: TensorElementType,
+    data: &'a [i64],
+) -> Result<SessionInputValue<'a>, ort::Error> {
+    let shape = [1usize, data.len()];
+    if dtype == TensorElementType::Int32 {
+        let narrow: Vec<i32> = data
+            .iter()
+            .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
+            .collect();
+        Ok(Tensor::from_array((shape, narrow))?.into())
+    } else {
+        Ok(TensorRef::from_array_view((shape, data))?.into())
+    }
+}
+
+/// Copies the logits of the last position (`[.., seq, vocab]`) into `out` as f32.
+fn copy_last_row(
+    value: &DynValue,
+    dtype: TensorElementType,
+    out: &mut Vec<f32>,
+) -> Result<(), String> {
+    let shape = value.shape();
+    let vocab = shape
+        .iter()
+        .last()
+        .and_then(|&d| usize::try_from(d).ok())
+        .filter(|&d| d > 0)
+        .ok_or_else(|| format!("logits have shape {shape:?}"))?;
+    let n = shape.num_elements();
+    let row = n
+        .checked_sub(vocab)
+        .map(|start| start..n)
+        .ok_or_else(|| format!("logits have shape {shape:?}"))?;
+    out.clear();
+    match dtype {
+        TensorElementType::Float16 => {
+            if value.data_type() != &TensorElementType::Float16 {
+                return Err(format!("logits are {:?}, not float16", value.data_type()));
+            }
+            let tensor = value
+                .view()
+                .downcast::<ort::value::DynTensorValueType>()
+                .map_err(|e| e.to_string())?;
+            let ptr = tensor.data_ptr().cast::<u16>();
+            if ptr.is_null() {
+                return Err("logits have no data".into());
+            }
+            // SAFETY: the tensor is a CPU float16 tensor (checked above) of `n` elements, so its
+            // buffer holds `n` properly aligned u16 values that live as long as `value`.
+            let data = unsafe { std::slice::from_raw_parts(ptr, n) };
+            let bits = data.get(row).ok_or("logits are shorter than their shape")?;
+            out.extend(bits.iter().map(|&b| f16_to_f32(b)));
+        }
+        _ => {
+            let (_, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| e.to_string())?;
+            let last = data.get(row).ok_or("logits are shorter than their shape")?;
+            out.extend_from_slice(last);
+        }
+    }
+    Ok(())
+}
+
+/// IEEE 754 half to single precision.
+fn f16_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits >> 15) << 31;
+    let exp = u32::from((bits >> 10) & 0x1f);
+    let mant = u32::from(bits & 0x3ff);
+    let out = match (exp, mant) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: normalize.
+            let mut e = 127 - 15 + 1;
+            let mut m = mant;
+            while m & 0x400 == 0 {
+                m <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((m & 0x3ff) << 13)
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => sign | 0x7fc0_0000,
+        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
+    };
+    f32::from_bits(out)
+}
+
+/// Incremental detokenization: UTF-8-safe pieces from the tokenizer's decode stream, held back
+/// while they could be the start of a stop string, cut at the first stop string.
+struct TextStream<'a> {
+    decoder: tokenizers::tokenizer::DecodeStream<
+        'a,
+        tokenizers::ModelWrapper,
+        tokenizers::NormalizerWrapper,
+        tokenizers::PreTokenizerWrapper,
+        tokenizers::PostProcessorWrapper,
+        tokenizers::DecoderWrapper,
+    >,
+    stop: &'a [String],
+    text: String,
+    emitted: usize,
+}
+
+impl<'a> TextStream<'a> {
+    fn new(tokenizer: &'a tokenizers::Tokenizer, stop: &'a [String]) -> Self {
+        TextStream {
+            decoder: tokenizer.decode_stream(true),
+            stop,
+            text: String::new(),
+            emitted: 0,
+        }
+    }
+
+    /// Adds a token; returns `true` when a stop string appeared (the text is cut before it).
+    fn push(&mut self, id: u32, on_text: &mut dyn FnMut(&str)) -> Result<bool, ModelError> {
+        let piece = self.decoder.step(id).map_err(|e| ModelError::Decode {
+            id,
+            message: e.to_string(),
+        })?;
+        let Some(piece) = piece else {
+            return Ok(false);
+        };
+        let search_from = self.text.len();
+        self.text.push_str(&piece);
+        if let Some(cut) = self.find_stop(search_from) {
+            self.text.truncate(cut);
+            self.emit_to(cut, on_text);
+            return Ok(true);
+        }
+        let safe = self.text.len() - self.held_back();
+        self.emit_to(safe, on_text);
+        Ok(false)
+    }
+
+    /// Emits whatever is held back (the generation ended without a stop string).
+    fn flush(&mut self, on_text: &mut dyn FnMut(&str)) {
+        self.emit_to(self.text.len(), on_text);
+    }
+
+    fn into_text(self) -> String {
+        self.text
+    }
+
+    fn emit_to(&mut self, end: usize, on_text: &mut dyn FnMut(&str)) {
+        if end > self.emitted {
+            if let Some(new) = self.text.get(self.emitted..end) {
+                on_text(new);
+                self.emitted = end;
+            }
+        }
+    }
+
+    /// Byte offset of the earliest stop string that ends in the text added since `from`.
+    fn find_stop(&self, from: usize) -> Option<usize> {
+        self.stop
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| {
+                let mut start = from.saturating_sub(s.len());
+                while !self.text.is_char_boundary(start) {
+                    start -= 1;
+                }
+                self.text
+                    .get(start..)
+                    .and_then(|tail| tail.find(s.as_str()))
+                    .map(|i| start + i)
+            })
+            .min()
+    }
+
+    /// Length of the longest suffix of the unemitted text that is a proper prefix of a stop
+    /// string.
+    fn held_back(&self) -> usize {
+        let pending = self.text.get(self.emitted..).unwrap_or_default();
+        self.stop
+            .iter()
+            .filter_map(|s| {
+                (1..s.len().min(pending.len() + 1))
+                    .rev()
+                    .filter(|&n| s.is_char_boundary(n))
+                    .find(|&n| {
+                        let start = pending.len() - n;
+                        pending.is_char_boundary(start)
+                            && pending
+                                .get(start..)
+                                .is_some_and(|tail| s.get(..n).is_some_and(|prefix| prefix == tail))
+                    })
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision_converts() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0000), 0.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
+    }
+}
