@@ -108,17 +108,35 @@ fn class_of(c: char) -> Class {
 }
 
 /// Splits an identifier into parts at `_`, lower→Upper, `HTTPServer` → `HTTP|Server`, and
-/// letter↔digit boundaries. Calls `part(start, end)` with byte offsets. No allocation.
-fn split_parts(word: &str, mut part: impl FnMut(usize, usize)) {
+/// letter↔digit boundaries. Calls `part(start, end)` with byte offsets. No allocation; ASCII
+/// words (the common case) skip char decoding.
+fn split_parts(word: &str, part: impl FnMut(usize, usize)) {
     if word.is_ascii() {
-        return split_parts_ascii(word.as_bytes(), part);
+        let ascii_class = |c: u8| match c {
+            b'_' => Class::Sep,
+            b'0'..=b'9' => Class::Digit,
+            b'A'..=b'Z' => Class::Upper,
+            _ => Class::Lower,
+        };
+        let classes = word.bytes().enumerate().map(|(i, c)| (i, ascii_class(c)));
+        split_classes(classes, word.len(), part);
+    } else {
+        let classes = word.char_indices().map(|(i, c)| (i, class_of(c)));
+        split_classes(classes, word.len(), part);
     }
+}
+
+/// The boundary rules of [`split_parts`] over (byte offset, class) pairs.
+fn split_classes(
+    classes: impl Iterator<Item = (usize, Class)>,
+    len: usize,
+    mut part: impl FnMut(usize, usize),
+) {
     let mut start: Option<usize> = None;
     let mut prev: Option<Class> = None;
-    let mut iter = word.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let cur = class_of(c);
-        let next = iter.peek().map(|&(_, n)| class_of(n));
+    let mut iter = classes.peekable();
+    while let Some((i, cur)) = iter.next() {
+        let next = iter.peek().map(|&(_, n)| n);
         if cur == Class::Sep {
             if let Some(s) = start.take() {
                 part(s, i);
@@ -145,51 +163,7 @@ fn split_parts(word: &str, mut part: impl FnMut(usize, usize)) {
         prev = Some(cur);
     }
     if let Some(s) = start {
-        part(s, word.len());
-    }
-}
-
-/// [`split_parts`] over ASCII bytes (the common case), without char decoding.
-fn split_parts_ascii(w: &[u8], mut part: impl FnMut(usize, usize)) {
-    let class = |c: u8| match c {
-        b'_' => Class::Sep,
-        b'0'..=b'9' => Class::Digit,
-        b'A'..=b'Z' => Class::Upper,
-        _ => Class::Lower,
-    };
-    let mut start: Option<usize> = None;
-    let mut prev: Option<Class> = None;
-    for (i, &c) in w.iter().enumerate() {
-        let cur = class(c);
-        if cur == Class::Sep {
-            if let Some(s) = start.take() {
-                part(s, i);
-            }
-            prev = Some(cur);
-            continue;
-        }
-        match start {
-            None => start = Some(i),
-            Some(s) => {
-                let boundary = match (prev, cur) {
-                    (Some(Class::Lower), Class::Upper) => true,
-                    (Some(Class::Upper), Class::Upper) => {
-                        w.get(i + 1).is_some_and(|&n| class(n) == Class::Lower)
-                    }
-                    (Some(Class::Digit), Class::Lower | Class::Upper) => true,
-                    (Some(Class::Lower | Class::Upper), Class::Digit) => true,
-                    _ => false,
-                };
-                if boundary {
-                    part(s, i);
-                    start = Some(i);
-                }
-            }
-        }
-        prev = Some(cur);
-    }
-    if let Some(s) = start {
-        part(s, w.len());
+        part(s, len);
     }
 }
 
