@@ -449,31 +449,38 @@ fn by_modules(files: &[Arc<FileEntry>], clues: &Clues) -> Ranked {
         return Vec::new();
     }
     let words: HashSet<&str> = clues.words.iter().map(String::as_str).collect();
+    // Path components (lowercase, extension dropped) of each file.
+    let components = |path: &str| -> Vec<String> {
+        path.split('/')
+            .map(|c| c.split('.').next().unwrap_or(c).to_lowercase())
+            .collect()
+    };
+    // How many files sit under each component: a package root names every file, no signal.
+    let mut n_under: HashMap<String, usize> = HashMap::new();
+    for f in files {
+        let mut comps = components(&f.path);
+        comps.sort();
+        comps.dedup();
+        for c in comps {
+            *n_under.entry(c).or_default() += 1;
+        }
+    }
+    let n_files = files.len().max(1) as f64;
     let mut scored = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        let stem = f
-            .path
-            .rsplit('/')
-            .next()
-            .and_then(|n| n.split('.').next())
-            .unwrap_or("");
+        let comps = components(&f.path);
+        let mut score = 0.0;
         let mut hits = Vec::new();
-        if words.contains(stem.to_lowercase().as_str()) {
-            hits.push(stem.to_owned());
-        }
-        for dir in f.path.split('/').rev().skip(1) {
-            if words.contains(dir.to_lowercase().as_str()) {
-                hits.push(dir.to_owned());
+        for (k, c) in comps.iter().enumerate() {
+            if !words.contains(c.as_str()) {
+                continue;
             }
-        }
-        if !hits.is_empty() {
+            let idf = (n_files / *n_under.get(c).unwrap_or(&1) as f64).ln();
             // The file's own name counts double.
-            let score = hits.len() as f64
-                + if hits.first().map(String::as_str) == Some(stem) {
-                    1.0
-                } else {
-                    0.0
-                };
+            score += if k + 1 == comps.len() { 2.0 * idf } else { idf };
+            hits.push(c.clone());
+        }
+        if score > 0.0 {
             scored.push((i, score, hits.join("/")));
         }
     }
