@@ -104,6 +104,14 @@ fn start(root: &std::path::Path) -> (Client, tempfile::TempDir) {
     (client, data)
 }
 
+/// `field` of each element of a JSON array.
+fn field_of<'v>(array: &'v Value, field: &str) -> Vec<&'v str> {
+    array
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s[field].as_str()).collect())
+        .unwrap_or_default()
+}
+
 fn names(symbols: &Value) -> Vec<String> {
     symbols
         .as_array()
@@ -198,19 +206,9 @@ fn document_symbols_are_hierarchical() {
         "textDocument/documentSymbol",
         json!({ "textDocument": { "uri": uri(&ws.path().join("inventory/store.py")) } }),
     );
-    let top: Vec<&str> = result
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let top: Vec<&str> = field_of(&result, "name");
     assert_eq!(top, ["MAX_ITEMS", "Store"]);
-    let methods: Vec<&str> = result[1]["children"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let methods: Vec<&str> = field_of(&result[1]["children"], "name");
     assert_eq!(methods, ["add_item", "remove_item"]);
     assert_eq!(result[1]["children"][0]["kind"], 6, "method kind");
 
@@ -218,12 +216,7 @@ fn document_symbols_are_hierarchical() {
         "textDocument/documentSymbol",
         json!({ "textDocument": { "uri": uri(&ws.path().join("src/ledger.rs")) } }),
     );
-    let top: Vec<&str> = result
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let top: Vec<&str> = field_of(&result, "name");
     assert_eq!(top, ["Ledger", "impl Ledger", "Account", "impl Account"]);
     assert_eq!(result[1]["children"][0]["name"], "open");
     client.shutdown();
