@@ -51,7 +51,7 @@ impl Signal {
             Signal::Symbols => 1.5,
             Signal::Bm25 => 1.0,
             Signal::Bm25Files => 1.0,
-            Signal::Modules => 0.6,
+            Signal::Modules => 0.25,
             Signal::Literals => 1.2,
         }
     }
