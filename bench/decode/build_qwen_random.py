@@ -32,6 +32,11 @@ import tarfile
 import time
 from pathlib import Path
 
+# The onnxruntime-genai build step is the default model's (same builder call, same HF/tokenizer
+# files copied next to the graph).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "fixtures" / "models"))
+from build_default_model import genai_build  # noqa: E402
+
 NAME = "qwen0.5b-random"
 SEED = 0
 CONFIG = dict(
@@ -79,25 +84,6 @@ def hf_checkpoint(build: Path, out: Path):
     tmp.rename(out)
     n = sum(p.numel() for p in model.parameters())
     log(f"random Qwen2 ({n / 1e6:.0f}M parameters, seed {SEED}) in {time.time() - t:.0f}s: {out}")
-
-
-def genai_build(hf_dir: Path, out: Path, precision: str, genai_python: str, cache: Path):
-    if (out / "genai_config.json").exists():
-        log(f"model exists: {out}")
-        return
-    t = time.time()
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([genai_python, "-m", "onnxruntime_genai.models.builder", "-i", str(hf_dir),
-                    "-o", str(tmp), "-p", precision, "-e", "cpu", "-c", str(cache)], check=True)
-    # The HF configs and tokenizer files as transformers 4.57 wrote them (spot and bench.py read
-    # them; the builder's newer transformers writes a tokenizer_config.json 4.57 cannot read).
-    for name in ["config.json", "generation_config.json", *TOKENIZER_FILES]:
-        if (hf_dir / name).exists():
-            shutil.copy2(hf_dir / name, tmp / name)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    log(f"onnxruntime-genai {precision} model in {time.time() - t:.0f}s: {out}")
 
 
 def llama_cpp_sources(genai_python: str) -> Path:
@@ -186,8 +172,9 @@ def main():
     t = time.time()
     hf_checkpoint(build, hf_dir)
     for precision in ("fp32", "int4"):
+        # extra=[]: the builder's CPU defaults (plain int4), as the benchmark documents.
         genai_build(hf_dir, build / f"{NAME}-genai-{precision}", precision, args.genai_python,
-                    build / "genai-cache")
+                    build / "genai-cache", extra=[])
     gguf_build(hf_dir, build, args.genai_python)
     log(f"done in {time.time() - t:.0f}s")
 
