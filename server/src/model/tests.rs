@@ -190,9 +190,8 @@ fn tiny_streamed_text_equals_the_decoded_golden_tokens() {
     }
 }
 
-#[test]
-fn tiny_chat_template_equals_transformers() {
-    let Some(model) = tiny() else { return };
+/// Every golden chat case renders exactly as transformers' `apply_chat_template` did.
+fn assert_chat_matches_golden(model: &Model) {
     let golden = tiny_golden();
     assert!(!golden.chat.is_empty());
     for case in &golden.chat {
@@ -201,6 +200,12 @@ fn tiny_chat_template_equals_transformers() {
             .expect("renders");
         assert_eq!(rendered, case.rendered);
     }
+}
+
+#[test]
+fn tiny_chat_template_equals_transformers() {
+    let Some(model) = tiny() else { return };
+    assert_chat_matches_golden(model);
 }
 
 #[test]
@@ -216,12 +221,7 @@ fn chat_template_from_tokenizer_config_renders_the_same() {
     config["chat_template"] = serde_json::Value::String(source);
     std::fs::write(&config_path, config.to_string()).expect("write");
     let model = Model::load(&rt, dir.path()).expect("loads");
-    for case in &tiny_golden().chat {
-        let rendered = model
-            .render_chat(&case.messages, case.add_generation_prompt)
-            .expect("renders");
-        assert_eq!(rendered, case.rendered);
-    }
+    assert_chat_matches_golden(&model);
 }
 
 #[test]
