@@ -5,8 +5,6 @@
 //! imports (cheap textual match of its import statements), then the whole index. Pure functions
 //! over the index and a text; no LSP.
 
-use std::sync::Arc;
-
 use tree_sitter::Node;
 
 use super::extract::{self, Columns};
@@ -493,9 +491,4 @@ fn module_matches(module: &str, path: &str) -> bool {
         || parts
             .windows(2)
             .any(|w| stem_path.ends_with(&format!("{}/{}", w[0], w[1])))
-}
-
-/// The file entry and the definition index of the innermost definition around `offset`.
-pub fn enclosing_def(file: &Arc<FileEntry>, offset: u32) -> Option<(u32, &Def)> {
-    file.index.def_at(offset)
 }
