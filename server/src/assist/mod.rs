@@ -1,4 +1,12 @@
-//! Assists: join the index and the model — localize an issue, (later) prompt, generate, parse,
-//! validate and turn the result into edits. Returns plain structs; no LSP.
+//! Assists: join the index and the model — localize an issue, prompt, generate, parse, validate
+//! and turn the result into edits. Returns plain structs; no LSP.
+//!
+//! - `localize`: issue text → ranked files and functions (no model);
+//! - `prompt`: the patch prompt (issue + localized code + answer format), shared with learning;
+//! - `edit`: search/replace blocks — parse, apply, path safety, diff, atomic writes;
+//! - `patch`: the issue-to-patch loop over model candidates, with validation.
 
+pub mod edit;
 pub mod localize;
+pub mod patch;
+pub mod prompt;

@@ -13,6 +13,7 @@ mod generate;
 mod index;
 mod localize;
 mod lsp;
+mod patch;
 mod search;
 mod symbols;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Symbols(symbols::SymbolsArgs),
     /// Rank the files and functions an issue is about.
     Localize(localize::LocalizeArgs),
+    /// Ask the model for a validated patch that fixes an issue; print it as a diff.
+    Patch(patch::PatchArgs),
     /// Measure spot on a repository's own history.
     Eval(eval::EvalArgs),
     /// Generate text with an ONNX model directory.
@@ -58,6 +61,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(args),
         Command::Symbols(args) => symbols::run(args),
         Command::Localize(args) => localize::run(args),
+        Command::Patch(args) => patch::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Doctor(args) => doctor::run(args),
