@@ -196,7 +196,7 @@ pub fn issue_to_patch(
         });
         let generation = model.generate(&prompt, &params, cancel, &mut |_| {
             tokens += 1;
-            if tokens % 16 == 0 {
+            if tokens.is_multiple_of(16) {
                 progress(Stage::Generating {
                     candidate,
                     of,
