@@ -60,6 +60,22 @@ pub fn pos_of(text: &str, needle: &str, delta: usize) -> Value {
     json!({ "line": line, "character": col })
 }
 
+/// ONNX Runtime for a server whose data dir is a temp dir: `ORT_DYLIB_PATH` as given, else the
+/// library `fixtures/models/setup.sh` put into the user's data dir (if any).
+pub fn ort_env() -> Vec<(String, PathBuf)> {
+    if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        return Vec::new();
+    }
+    let data = std::env::var_os("SPOT_DATA_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("spot")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/spot")));
+    data.map(|d| d.join("onnxruntime"))
+        .filter(|d| d.is_dir())
+        .map(|d| vec![("ORT_DYLIB_PATH".to_owned(), d)])
+        .unwrap_or_default()
+}
+
 pub fn spot_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spot"))
 }
@@ -82,6 +98,7 @@ impl Client {
             .arg("lsp")
             .env("SPOT_DATA_DIR", data_dir)
             .env("SPOT_LOG", "spot=debug,info")
+            .envs(ort_env())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -169,7 +186,12 @@ impl Client {
     fn handle_incoming(&mut self, msg: Value) {
         if msg.get("method").is_some() && msg.get("id").is_some() {
             // A server→client request (progress token, applyEdit…): accept it.
-            let reply = json!({ "jsonrpc": "2.0", "id": msg["id"], "result": null });
+            let result = if msg["method"] == "workspace/applyEdit" {
+                json!({ "applied": true })
+            } else {
+                Value::Null
+            };
+            let reply = json!({ "jsonrpc": "2.0", "id": msg["id"], "result": result });
             self.send(&reply);
         }
         self.notifications.push(msg);
@@ -201,6 +223,15 @@ impl Client {
 
     /// initialize + initialized for a workspace at `root`, then waits for the first build.
     pub fn initialize(&mut self, root: &Path, options: Value) -> Value {
+        self.initialize_with(
+            root,
+            options,
+            json!({ "window": { "workDoneProgress": true } }),
+        )
+    }
+
+    /// initialize + initialized with the given client capabilities.
+    pub fn initialize_with(&mut self, root: &Path, options: Value, capabilities: Value) -> Value {
         let result = self.request(
             "initialize",
             json!({
@@ -208,7 +239,7 @@ impl Client {
                 "rootUri": uri(root),
                 "workspaceFolders": [{ "uri": uri(root), "name": "ws" }],
                 "initializationOptions": options,
-                "capabilities": { "window": { "workDoneProgress": true } },
+                "capabilities": capabilities,
             }),
         );
         self.notify("initialized", json!({}));

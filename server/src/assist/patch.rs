@@ -112,6 +112,11 @@ pub enum PatchError {
         "nothing in the workspace matches the issue; name a file, a function or an error message"
     )]
     NothingLocalized,
+    #[error(
+        "the model's context ({context} tokens) is too small for the issue and the code it is \
+         about; use a model with a longer context"
+    )]
+    ContextTooSmall { context: usize },
     #[error("no valid patch in {tried} model answer{}: {}", if *.tried == 1 { "" } else { "s" }, .reasons.join("; "))]
     NoValidPatch { tried: usize, reasons: Vec<String> },
     #[error(transparent)]
@@ -147,11 +152,16 @@ pub fn patch_prompt(
     let snippets = prompt::select_snippets(ws.index, &loc, focus, ws.read, opts.max_snippets);
     let budget = model
         .context_length()
-        .saturating_sub(opts.max_new_tokens)
+        .saturating_sub(max_new_tokens(model, opts))
         .min(opts.max_prompt_tokens);
     let count = |s: &str| model.count_tokens(s).unwrap_or(s.len() / 3);
     let (messages, snippets) = prompt::build(issue, snippets, &count, budget);
     (messages, loc, snippets)
+}
+
+/// New tokens per answer: the option, but never more than half the model's context.
+fn max_new_tokens(model: &Model, opts: &PatchOptions) -> usize {
+    opts.max_new_tokens.min(model.context_length() / 2)
 }
 
 /// Runs issue-to-patch: see the module docs. `progress` hears each stage (and token counts).
@@ -167,7 +177,13 @@ pub fn issue_to_patch(
     progress(Stage::Localizing);
     let (messages, localization, snippets) = patch_prompt(ws, model, issue, focus, opts);
     if snippets.is_empty() {
-        return Err(PatchError::NothingLocalized);
+        return Err(if localization.files.is_empty() && focus.is_none() {
+            PatchError::NothingLocalized
+        } else {
+            PatchError::ContextTooSmall {
+                context: model.context_length(),
+            }
+        });
     }
     let prompt = model.render_chat(&messages, true)?;
     let mut rejected = Vec::new();
@@ -177,7 +193,7 @@ pub fn issue_to_patch(
             return Err(PatchError::Cancelled);
         }
         let params = GenerateParams {
-            max_new_tokens: opts.max_new_tokens,
+            max_new_tokens: max_new_tokens(model, opts),
             temperature: if candidate == 1 {
                 0.0
             } else {

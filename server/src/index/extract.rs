@@ -98,15 +98,49 @@ pub fn extract(lang: Lang, path: &str, text: &str, tree: &Tree) -> FileIndex {
 
 /// ERROR and MISSING nodes, visiting only subtrees that contain one.
 pub(crate) fn count_errors(root: Node<'_>) -> u32 {
-    if !root.has_error() {
-        return 0;
-    }
     let mut n = 0;
+    visit_errors(root, &mut |_| n += 1);
+    n
+}
+
+/// A syntax error found by the parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// Byte range; empty for a missing node.
+    pub start: u32,
+    pub end: u32,
+    /// `missing` plus the node kind for a MISSING node, else `error`.
+    pub what: String,
+}
+
+/// The ERROR and MISSING nodes under `root`, outermost first, at most `limit`.
+pub(crate) fn syntax_errors(root: Node<'_>, limit: usize) -> Vec<SyntaxError> {
+    let mut out = Vec::new();
+    visit_errors(root, &mut |node| {
+        if out.len() < limit {
+            out.push(SyntaxError {
+                start: node.start_byte() as u32,
+                end: node.end_byte() as u32,
+                what: if node.is_missing() {
+                    format!("missing {}", node.kind())
+                } else {
+                    "error".to_owned()
+                },
+            });
+        }
+    });
+    out
+}
+
+fn visit_errors<'t>(root: Node<'t>, f: &mut dyn FnMut(Node<'t>)) {
+    if !root.has_error() {
+        return;
+    }
     let mut cursor = root.walk();
     loop {
         let node = cursor.node();
         if node.is_error() || node.is_missing() {
-            n += 1;
+            f(node);
         }
         if node.has_error() && cursor.goto_first_child() {
             continue;
@@ -116,7 +150,7 @@ pub(crate) fn count_errors(root: Node<'_>) -> u32 {
                 break;
             }
             if !cursor.goto_parent() {
-                return n;
+                return;
             }
         }
     }

@@ -32,6 +32,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cancel::{CancelToken, Cancelled};
+pub use extract::SyntaxError;
 pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span};
 pub use lang::Lang;
 pub use walk::SkipReason;
@@ -220,6 +221,15 @@ pub fn count_parse_errors(lang: Lang, text: &str) -> Option<u32> {
     PARSER.with(|p| {
         let tree = extract::parse(&mut p.borrow_mut(), lang, text, None)?;
         Some(extract::count_errors(tree.root_node()))
+    })
+}
+
+/// The syntax errors tree-sitter finds in `text` (at most `limit`), or `None` when it could not
+/// parse at all.
+pub fn syntax_errors(lang: Lang, text: &str, limit: usize) -> Option<Vec<extract::SyntaxError>> {
+    PARSER.with(|p| {
+        let tree = extract::parse(&mut p.borrow_mut(), lang, text, None)?;
+        Some(extract::syntax_errors(tree.root_node(), limit))
     })
 }
 

@@ -1,6 +1,7 @@
 //! The LSP shell: protocol in, core calls, protocol out. The only module that knows
 //! `tower_lsp_server`; it converts in `from_proto` / `to_proto` and keeps no logic of its own.
 
+mod assist;
 mod config;
 mod docs;
 pub mod framing;
@@ -20,7 +21,12 @@ pub fn run_stdio() -> std::io::Result<()> {
         .thread_name("spot-lsp")
         .build()?;
     runtime.block_on(async move {
-        let (service, socket) = LspService::new(|client| server::Backend::new(client, data_dir));
+        let (service, socket) = LspService::build(|client| server::Backend::new(client, data_dir))
+            .custom_method(
+                "window/workDoneProgress/cancel",
+                server::Backend::progress_cancel,
+            )
+            .finish();
         framing::serve(
             tokio::io::stdin(),
             tokio::io::stdout(),

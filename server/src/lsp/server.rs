@@ -15,6 +15,7 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
+use super::assist::{AssistState, ClientCaps, COMMANDS};
 use super::config::Settings;
 use super::docs::{Document, Documents};
 use super::{from_proto, to_proto};
@@ -28,18 +29,21 @@ const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 const SYMBOL_LIMIT: usize = 128;
 
 pub struct Backend {
-    client: Client,
-    state: Arc<State>,
+    pub(super) client: Client,
+    pub(super) state: Arc<State>,
 }
 
-struct State {
-    data_dir: PathBuf,
-    index: RwLock<Option<Arc<Index>>>,
-    docs: Documents,
-    settings: RwLock<Settings>,
+pub(super) struct State {
+    pub(super) data_dir: PathBuf,
+    pub(super) index: RwLock<Option<Arc<Index>>>,
+    /// The first build finished.
+    pub(super) index_ready: AtomicBool,
+    pub(super) docs: Documents,
+    pub(super) settings: RwLock<Settings>,
     /// Warnings from initializationOptions, shown once initialized.
     init_warnings: Mutex<Vec<String>>,
-    progress_supported: AtomicBool,
+    pub(super) progress_supported: AtomicBool,
+    pub(super) assist: AssistState,
     /// Serializes buffer re-indexing so an older text never overwrites a newer one.
     reindex: Mutex<()>,
     watcher: Mutex<Option<index::watch::Watcher>>,
@@ -54,10 +58,12 @@ impl Backend {
             state: Arc::new(State {
                 data_dir,
                 index: RwLock::new(None),
+                index_ready: AtomicBool::new(false),
                 docs: Documents::default(),
                 settings: RwLock::new(Settings::default()),
                 init_warnings: Mutex::new(Vec::new()),
                 progress_supported: AtomicBool::new(false),
+                assist: AssistState::default(),
                 reindex: Mutex::new(()),
                 watcher: Mutex::new(None),
                 shutdown: CancelToken::new(),
@@ -65,13 +71,13 @@ impl Backend {
         }
     }
 
-    fn index(&self) -> Option<Arc<Index>> {
+    pub(super) fn index(&self) -> Option<Arc<Index>> {
         self.state.index.read().clone()
     }
 
     /// Index, relative path and current text of a document: the editor's buffer when open,
     /// else the file on disk.
-    fn file_context(&self, uri: &Uri) -> Option<FileContext> {
+    pub(super) fn file_context(&self, uri: &Uri) -> Option<FileContext> {
         let index = self.index()?;
         let path = from_proto::path(uri)?;
         let rel = index.rel_path(&path)?;
@@ -180,6 +186,8 @@ impl Backend {
             p.finish_with_message(summary.clone()).await;
         }
         self.client.log_message(MessageType::INFO, &summary).await;
+        self.state.index_ready.store(true, Ordering::Relaxed);
+        self.push_status().await;
         if index.needs_save() {
             self.save_cache(&index).await;
         }
@@ -279,6 +287,7 @@ impl LanguageServer for Backend {
         self.state
             .progress_supported
             .store(progress, Ordering::Relaxed);
+        *self.state.assist.caps.write() = ClientCaps::from_params(&params);
         if let Some(root) = workspace_root(&params) {
             let options = IndexOptions {
                 max_file_size: settings.max_file_size,
@@ -311,6 +320,20 @@ impl LanguageServer for Backend {
                 definition_provider: Some(OneOf::Left(true)),
                 references_provider: Some(OneOf::Left(true)),
                 hover_provider: Some(HoverProviderCapability::Simple(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![
+                            CodeActionKind::QUICKFIX,
+                            CodeActionKind::REFACTOR_REWRITE,
+                        ]),
+                        resolve_provider: Some(true),
+                        ..Default::default()
+                    },
+                )),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -348,6 +371,7 @@ impl LanguageServer for Backend {
         let doc = params.text_document;
         let opened = self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
         self.reindex_buffer(&doc.uri, &opened);
+        self.publish_syntax_errors(&doc.uri).await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -357,7 +381,10 @@ impl LanguageServer for Backend {
             .docs
             .change(&uri, params.text_document.version, params.content_changes)
         {
-            Ok(doc) => self.reindex_buffer(&uri, &doc),
+            Ok(doc) => {
+                self.reindex_buffer(&uri, &doc);
+                self.publish_syntax_errors(&uri).await;
+            }
             Err(err) => tracing::warn!("didChange {}: {err}", uri.as_str()),
         }
     }
@@ -386,6 +413,7 @@ impl LanguageServer for Backend {
         let (settings, warnings) = Settings::from_json(Some(&params.settings));
         *self.state.settings.write() = settings;
         self.show_warnings(warnings).await;
+        self.model_dir_changed().await;
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
@@ -494,5 +522,17 @@ impl LanguageServer for Backend {
                 .map(|info| to_proto::hover(&info, &li, &text))
         })
         .await
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        self.code_actions(params).await
+    }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
+        self.resolve_action(action).await
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        self.execute(params).await
     }
 }

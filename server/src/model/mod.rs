@@ -39,6 +39,17 @@ pub fn default_model_dir(data_dir: &Path) -> PathBuf {
     crate::data_dir::models_dir(data_dir).join(DEFAULT_MODEL_NAME)
 }
 
+/// The model spot uses when none is configured: `<data>/models/active` (the model learning
+/// installed; a symlink or directory) when it exists, else the default model.
+pub fn active_model_dir(data_dir: &Path) -> PathBuf {
+    let active = crate::data_dir::models_dir(data_dir).join("active");
+    if active.is_dir() {
+        active
+    } else {
+        default_model_dir(data_dir)
+    }
+}
+
 /// Which execution provider runs the model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
