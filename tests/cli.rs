@@ -206,3 +206,111 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
     assert!(ok);
     assert!(!out.contains("build/generated.py"), "{out}");
 }
+
+/// Makes the fixture repositories (committed script, stdlib Python + git) in a temp dir.
+fn fixture_repos() -> tempfile::TempDir {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let repos = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(format!("{root}/../fixtures/repos/make_repos.py"))
+        .arg(repos.path())
+        .output()
+        .expect("python3 runs the fixture script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repos
+}
+
+fn read_jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// `spot experience` on a fixture repository: all four units, a held-out split, answers that
+/// are what the repository really holds, tests verified by running the repository's tests.
+#[test]
+fn experience_builds_four_verified_units_from_the_history() {
+    let repos = fixture_repos();
+    let repo = repos.path().join("py-inventory");
+    let before = std::fs::read_dir(&repo).unwrap().count();
+    let out = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (ok, stdout, err) = spot(
+        data.path(),
+        &[
+            "experience",
+            repo.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--test-cmd",
+            "python3 -m unittest discover -q -s tests",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let train = read_jsonl(&out.path().join("train.jsonl"));
+    let heldout = read_jsonl(&out.path().join("heldout.jsonl"));
+    for unit in ["design_qa", "masked_function", "bug_replay", "test_writing"] {
+        let n = |v: &[serde_json::Value]| v.iter().filter(|s| s["meta"]["unit"] == unit).count();
+        assert!(n(&train) > 0, "{unit}: no training samples: {summary}");
+        assert_eq!(summary["units"][unit]["train"], n(&train), "{unit}");
+        assert_eq!(summary["units"][unit]["heldout"], n(&heldout), "{unit}");
+    }
+    assert!(!heldout.is_empty());
+    // No sample is both trained on and held out.
+    let ids: std::collections::HashSet<_> = train.iter().map(|s| s["meta"]["id"].clone()).collect();
+    assert!(heldout.iter().all(|s| !ids.contains(&s["meta"]["id"])));
+    for s in train.iter().chain(&heldout) {
+        let messages = s["messages"].as_array().unwrap();
+        assert_eq!(messages.last().unwrap()["role"], "assistant");
+        let user = messages[1]["content"].as_str().unwrap();
+        let answer = messages.last().unwrap()["content"].as_str().unwrap();
+        match s["meta"]["unit"].as_str().unwrap() {
+            // The masked function is not in its own prompt.
+            "masked_function" => {
+                let code = answer.split_once('\n').unwrap().1.trim_end_matches("```");
+                assert!(user.contains("<MASKED:"), "{user}");
+                assert!(!user.contains(code), "{code}");
+            }
+            // Bug replay answers in the issue-to-patch format, about code the prompt shows.
+            "bug_replay" => {
+                assert!(user.starts_with("Fix this issue."), "{user}");
+                assert!(answer.contains("<<<<<<< SEARCH") && answer.contains(">>>>>>> REPLACE"));
+                let search = answer.split("<<<<<<< SEARCH\n").nth(1).unwrap();
+                let first = search.lines().next().unwrap();
+                assert!(
+                    user.contains(first),
+                    "the SEARCH text {first:?} is not shown"
+                );
+            }
+            "test_writing" => assert_eq!(s["meta"]["verified"], true, "{s}"),
+            _ => {}
+        }
+    }
+    // The design answers come from the index: the real signature of a real function.
+    assert!(train
+        .iter()
+        .chain(&heldout)
+        .any(|s| s["messages"][2]["content"]
+            .as_str()
+            .unwrap()
+            .contains("def bulk_discount_percent(quantity: int) -> int:")));
+    // Nothing was written into the repository.
+    assert_eq!(std::fs::read_dir(&repo).unwrap().count(), before);
+    let status = Command::new("git")
+        .args(["-C", repo.to_str().unwrap(), "status", "--porcelain"])
+        .output()
+        .unwrap();
+    assert!(
+        status.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod doctor;
 mod eval;
+mod experience;
 mod generate;
 mod index;
 mod localize;
@@ -43,6 +44,8 @@ pub enum Command {
     Localize(localize::LocalizeArgs),
     /// Ask the model for a validated patch that fixes an issue; print it as a diff.
     Patch(patch::PatchArgs),
+    /// Build the repository's learning experience (chat JSONL with a held-out split).
+    Experience(experience::ExperienceArgs),
     /// Measure spot on a repository's own history.
     Eval(eval::EvalArgs),
     /// Generate text with an ONNX model directory.
@@ -62,6 +65,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Symbols(args) => symbols::run(args),
         Command::Localize(args) => localize::run(args),
         Command::Patch(args) => patch::run(args),
+        Command::Experience(args) => experience::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Doctor(args) => doctor::run(args),

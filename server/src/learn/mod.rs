@@ -1,5 +1,13 @@
-//! Learning from the repository: its git history, and measurements made on it. The only
-//! module that spawns processes (git). Later: experience building, training jobs.
+//! Learning from the repository: its git history, measurements made on it, and the experience
+//! a model learns from. The only module that spawns processes (git, tar, a repository's test
+//! command, the trainer).
+//!
+//! - `git`: the git CLI (log, trees, blobs);
+//! - `snapshot`: an index at any commit, from the object database;
+//! - `eval_localize`: localization measured on the repository's own fix commits;
+//! - `experience`: the four units of repository experience as chat JSONL.
 
 pub mod eval_localize;
+pub mod experience;
 pub mod git;
+pub mod snapshot;
