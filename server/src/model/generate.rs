@@ -11,7 +11,7 @@ use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
 
 use super::sample::Sampler;
 use super::session::GraphIo;
-use super::{GenerateParams, Generation, Model, ModelError, StopReason, Timings};
+use super::{GenerateParams, Generation, Model, ModelError, Score, StopReason, Timings};
 use crate::cancel::CancelToken;
 
 /// How long a waiting request sleeps between checks of its cancel token.
@@ -66,6 +66,64 @@ pub(super) fn generate_ids(
 ) -> Result<Vec<u32>, ModelError> {
     let mut on_token = |_id: u32| Ok(Flow::Continue);
     Ok(run_loop(model, prompt_ids, params, cancel, &mut on_token)?.tokens)
+}
+
+/// Teacher-forced scoring: the log-likelihood of `target_ids` after `prompt_ids`, one cached
+/// decode step per target token (the same graph and cache as generation).
+pub(super) fn score_ids(
+    model: &Model,
+    prompt_ids: &[u32],
+    target_ids: &[u32],
+    cancel: &CancelToken,
+) -> Result<Score, ModelError> {
+    let context = model.context_length();
+    if prompt_ids.is_empty() {
+        return Err(ModelError::EmptyPrompt);
+    }
+    if prompt_ids.len() + target_ids.len() > context {
+        return Err(ModelError::PromptTooLong {
+            n_tokens: prompt_ids.len() + target_ids.len(),
+            context,
+        });
+    }
+    let mut session = loop {
+        cancel.check()?;
+        if let Some(guard) = model.session.try_lock_for(QUEUE_POLL) {
+            break guard;
+        }
+    };
+    let io = &model.io;
+    let mut state = DecodeState::new(io, &session, prompt_ids, context)?;
+    state.step(&mut session, io, 0)?;
+    let mut score = Score::default();
+    for (k, &id) in target_ids.iter().enumerate() {
+        cancel.check()?;
+        let logits = &state.logits;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        let target = logits
+            .get(id as usize)
+            .copied()
+            .ok_or_else(|| ModelError::Inference {
+                step: k,
+                message: format!("token {id} is outside the logits ({})", logits.len()),
+            })?;
+        score.nll += f64::from(max - target) + sum.ln();
+        let argmax = logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i as u32);
+        if argmax == Some(id) {
+            score.correct += 1;
+        }
+        score.tokens += 1;
+        if k + 1 < target_ids.len() {
+            state.push(id);
+            state.step(&mut session, io, k + 1)?;
+        }
+    }
+    Ok(score)
 }
 
 struct Run {

@@ -198,6 +198,27 @@ fn per_second(n: usize, elapsed: Duration) -> f64 {
     }
 }
 
+/// The result of [`Model::score`]: how well the model predicts a text after a prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Score {
+    /// Sum of the negative log-likelihoods (nats) of the target tokens.
+    pub nll: f64,
+    pub tokens: usize,
+    /// Target tokens that were the model's greedy choice.
+    pub correct: usize,
+}
+
+impl Score {
+    /// Mean loss per token (the training loss), `0` for no tokens.
+    pub fn mean_nll(&self) -> f64 {
+        if self.tokens == 0 {
+            0.0
+        } else {
+            self.nll / self.tokens as f64
+        }
+    }
+}
+
 /// The result of [`Model::generate`].
 #[derive(Debug, Clone)]
 pub struct Generation {
@@ -431,6 +452,19 @@ impl Model {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, ModelError> {
         generate::generate(self, prompt, params, cancel, on_text)
+    }
+
+    /// Teacher-forced score of `target` as the continuation of `prompt` (both plain text; the
+    /// prompt is usually a rendered chat with the generation prompt): what evaluations compare.
+    pub fn score(
+        &self,
+        prompt: &str,
+        target: &str,
+        cancel: &CancelToken,
+    ) -> Result<Score, ModelError> {
+        let prompt_ids = self.encode(prompt, false)?;
+        let target_ids = self.encode(target, false)?;
+        generate::score_ids(self, &prompt_ids, &target_ids, cancel)
     }
 
     /// Greedy (or sampled) generation from token ids, without text streaming: what the golden

@@ -572,3 +572,31 @@ fn tiny_genai_graph_greedy_tokens_equal_onnxruntime_genai() {
         assert_eq!(out, prompt.greedy_ids, "greedy ids of {:?}", prompt.text);
     }
 }
+
+/// Teacher-forced scoring agrees with generation: the model's own greedy continuation is its
+/// argmax at every step, and is more likely than the same tokens in another order.
+#[test]
+fn score_agrees_with_greedy_generation() {
+    let Some(model) = tiny() else { return };
+    let golden = tiny_golden();
+    let prompt = &golden.prompts[0];
+    let greedy_ids = &prompt.greedy_ids;
+    let cancel = CancelToken::new();
+    let own = generate::score_ids(model, &prompt.prompt_ids, greedy_ids, &cancel).expect("scores");
+    assert_eq!(own.tokens, greedy_ids.len());
+    assert_eq!(own.correct, own.tokens, "greedy tokens are the argmax");
+    let mut shuffled = greedy_ids.clone();
+    shuffled.reverse();
+    shuffled.rotate_left(1);
+    if shuffled != *greedy_ids {
+        let other =
+            generate::score_ids(model, &prompt.prompt_ids, &shuffled, &cancel).expect("scores");
+        assert!(other.nll > own.nll, "{other:?} vs {own:?}");
+        assert!(other.correct < other.tokens);
+    }
+    let too_long = vec![greedy_ids[0]; model.context_length()];
+    assert!(matches!(
+        generate::score_ids(model, &prompt.prompt_ids, &too_long, &cancel),
+        Err(ModelError::PromptTooLong { .. })
+    ));
+}
