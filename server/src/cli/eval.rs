@@ -17,6 +17,9 @@ pub enum EvalCommand {
     /// Localization on the repository's bug-fix commits: spot, its ablations, and plain BM25
     /// over files, in the same run.
     Localize(LocalizeEvalArgs),
+    /// Two models (before and after learning) on held-out experience: loss, masked-function
+    /// exact match, bug-replay localization.
+    Model(super::learn::ModelEvalArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +38,7 @@ pub struct LocalizeEvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         EvalCommand::Localize(a) => localize(a),
+        EvalCommand::Model(a) => super::learn::eval_models(a),
     }
 }
 

@@ -12,6 +12,7 @@ mod eval;
 mod experience;
 mod generate;
 mod index;
+mod learn;
 mod localize;
 mod lsp;
 mod patch;
@@ -46,6 +47,8 @@ pub enum Command {
     Patch(patch::PatchArgs),
     /// Build the repository's learning experience (chat JSONL with a held-out split).
     Experience(experience::ExperienceArgs),
+    /// Teach the model this repository (experience, fine-tuning, evaluation gate, install).
+    Learn(learn::LearnArgs),
     /// Measure spot on a repository's own history.
     Eval(eval::EvalArgs),
     /// Generate text with an ONNX model directory.
@@ -66,6 +69,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Command::Localize(args) => localize::run(args),
         Command::Patch(args) => patch::run(args),
         Command::Experience(args) => experience::run(args),
+        Command::Learn(args) => learn::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Doctor(args) => doctor::run(args),

@@ -25,7 +25,8 @@ pub struct PatchArgs {
     /// Write the patch to the files (atomically; refused if a file changed meanwhile).
     #[arg(long)]
     pub apply: bool,
-    /// Model directory. Default: the active model in spot's data dir.
+    /// Model directory. Default: the workspace's learned model (`spot learn`), else the
+    /// default model.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Model answers to try before giving up (the first is greedy, the others sampled).
@@ -54,7 +55,16 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
     let issue = issue_text(&args.issue)?;
     anyhow::ensure!(!issue.trim().is_empty(), "the issue text is empty");
     let data_dir = crate::data_dir::resolve();
-    let dir = model_dir(args.model.as_deref(), &data_dir)?;
+    let dir = match &args.model {
+        Some(m) => m.clone(),
+        None => {
+            let learned = crate::learn::store::ModelStore::for_workspace(&data_dir, &root).active();
+            match learned {
+                Some(dir) => dir,
+                None => model_dir(None, &data_dir)?,
+            }
+        }
+    };
     let (index, _, _) = open_index(root, &args.common, !args.json)?;
     let rt = Runtime::init(&args.runtime.options(&data_dir))?;
     let model = Model::load(&rt, &dir)?;

@@ -108,6 +108,16 @@ impl Repo {
         Ok(commits)
     }
 
+    /// Commits reachable from HEAD but not from `since` (all of HEAD's history when `None`).
+    pub fn count_since(&self, since: Option<&str>) -> Result<usize, GitError> {
+        let range = match since {
+            Some(c) => format!("{c}..HEAD"),
+            None => "HEAD".to_owned(),
+        };
+        let out = self.git(&["rev-list", "--count", &range])?;
+        Ok(out.trim().parse().unwrap_or(0))
+    }
+
     /// Paths of the files in the tree of `commit`.
     pub fn ls_tree(&self, commit: &str) -> Result<Vec<String>, GitError> {
         let out = self.git(&["ls-tree", "-r", "--name-only", "-z", commit])?;

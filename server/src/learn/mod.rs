@@ -5,9 +5,15 @@
 //! - `git`: the git CLI (log, trees, blobs);
 //! - `snapshot`: an index at any commit, from the object database;
 //! - `eval_localize`: localization measured on the repository's own fix commits;
-//! - `experience`: the four units of repository experience as chat JSONL.
+//! - `experience`: the four units of repository experience as chat JSONL;
+//! - `eval_model`: a model's scores on held-out experience, and the install gate;
+//! - `job`: one learning run (experience, trainer child process, gate, install);
+//! - `store`: versioned learned models of a workspace, atomic activation, rollback.
 
 pub mod eval_localize;
+pub mod eval_model;
 pub mod experience;
 pub mod git;
+pub mod job;
 pub mod snapshot;
+pub mod store;

@@ -135,7 +135,7 @@ impl ClientCaps {
     }
 }
 
-fn failed(message: impl Into<String>) -> Error {
+pub(super) fn failed(message: impl Into<String>) -> Error {
     Error {
         code: ErrorCode::ServerError(REQUEST_FAILED),
         message: message.into().into(),
@@ -160,10 +160,20 @@ fn patch_error(e: PatchError) -> Error {
 
 /// Removes a job when its request ends, however it ends (a dropped future included), and
 /// trips its cancel token so the blocking work stops too.
-struct JobGuard {
+pub(super) struct JobGuard {
     backend: Backend,
     id: u64,
     cancel: CancelToken,
+}
+
+impl JobGuard {
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(super) fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
 }
 
 impl Drop for JobGuard {
@@ -229,17 +239,19 @@ impl Backend {
         }
     }
 
-    /// The model directory in effect: the setting, else the data dir's active model.
+    /// The model directory in effect: the setting, else the workspace's learned model, else the
+    /// data dir's active or default model.
     fn model_dir(&self) -> PathBuf {
-        self.state
-            .settings
-            .read()
-            .model_dir
-            .clone()
-            .unwrap_or_else(|| crate::model::active_model_dir(&self.state.data_dir))
+        if let Some(dir) = self.state.settings.read().model_dir.clone() {
+            return dir;
+        }
+        match self.index() {
+            Some(ix) => crate::learn::store::model_for_workspace(&self.state.data_dir, ix.root()),
+            None => crate::model::active_model_dir(&self.state.data_dir),
+        }
     }
 
-    fn runtime_options(&self) -> RuntimeOptions {
+    pub(super) fn runtime_options(&self) -> RuntimeOptions {
         let settings: Settings = self.state.settings.read().clone();
         RuntimeOptions {
             ort_path: settings.ort_path,
@@ -332,7 +344,7 @@ impl Backend {
         }
     }
 
-    fn start_job(&self, kind: &'static str, progress_token: Option<String>) -> JobGuard {
+    pub(super) fn start_job(&self, kind: &'static str, progress_token: Option<String>) -> JobGuard {
         let id = self.state.assist.next_job.fetch_add(1, Ordering::Relaxed);
         let cancel = CancelToken::new();
         self.state.assist.jobs.lock().push(Job {
@@ -349,7 +361,7 @@ impl Backend {
         }
     }
 
-    fn set_stage(&self, id: u64, stage: &str) {
+    pub(super) fn set_stage(&self, id: u64, stage: &str) {
         if let Some(j) = self
             .state
             .assist
@@ -418,12 +430,8 @@ impl Backend {
             "index": index,
             "model": model,
             "jobs": jobs,
-            "learn": self.learn_status(),
+            "learn": self.state.learn.status(),
         })
-    }
-
-    fn learn_status(&self) -> Value {
-        json!({"state": "idle"})
     }
 
     /// Sends `spot/status` when the status differs from the last one sent.
@@ -463,9 +471,7 @@ impl Backend {
                 }
                 Ok(Some(json!({"cancelled": jobs.len()})))
             }
-            "spot.learn" => Err(failed(
-                "learning is not available in this build of spot yet",
-            )),
+            "spot.learn" => self.learn_command(&args).await.map(Some),
             other => Err(Error::invalid_params(format!(
                 "unknown command `{other}` (spot's commands: {})",
                 COMMANDS.join(", ")
@@ -509,7 +515,7 @@ impl Backend {
     }
 
     /// Begins work-done progress under `token` (the client's, or one the server creates).
-    async fn begin_progress(
+    pub(super) async fn begin_progress(
         &self,
         client_token: Option<ProgressToken>,
         title: &str,

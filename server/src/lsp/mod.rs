@@ -6,6 +6,7 @@ mod config;
 mod docs;
 pub mod framing;
 mod from_proto;
+mod learn;
 mod server;
 mod to_proto;
 

@@ -18,6 +18,7 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::assist::{AssistState, ClientCaps, COMMANDS};
 use super::config::Settings;
 use super::docs::{Document, Documents};
+use super::learn::LearnState;
 use super::{from_proto, to_proto};
 use crate::cancel::CancelToken;
 use crate::index::{self, navigate, Index, IndexOptions};
@@ -44,11 +45,12 @@ pub(super) struct State {
     init_warnings: Mutex<Vec<String>>,
     pub(super) progress_supported: AtomicBool,
     pub(super) assist: AssistState,
+    pub(super) learn: LearnState,
     /// Serializes buffer re-indexing so an older text never overwrites a newer one.
     reindex: Mutex<()>,
     watcher: Mutex<Option<index::watch::Watcher>>,
     /// Tripped on shutdown: stops the initial build.
-    shutdown: CancelToken,
+    pub(super) shutdown: CancelToken,
 }
 
 impl Backend {
@@ -64,6 +66,7 @@ impl Backend {
                 init_warnings: Mutex::new(Vec::new()),
                 progress_supported: AtomicBool::new(false),
                 assist: AssistState::default(),
+                learn: LearnState::default(),
                 reindex: Mutex::new(()),
                 watcher: Mutex::new(None),
                 shutdown: CancelToken::new(),
@@ -353,6 +356,7 @@ impl LanguageServer for Backend {
                 state: Arc::clone(&self.state),
             };
             tokio::spawn(async move { this.initial_build(index).await });
+            self.start_learning_triggers();
         }
     }
 
@@ -369,12 +373,14 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
+        self.state.learn.touch();
         let opened = self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
         self.reindex_buffer(&doc.uri, &opened);
         self.publish_syntax_errors(&doc.uri).await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        self.state.learn.touch();
         let uri = params.text_document.uri;
         match self
             .state
