@@ -199,10 +199,20 @@ impl Client {
 
     /// Waits until a notification satisfying `pred` arrives (or was already seen).
     pub fn wait_notification(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_notification_for(TIMEOUT, what, pred)
+    }
+
+    /// [`wait_notification`](Self::wait_notification) with its own timeout (long jobs).
+    pub fn wait_notification_for(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
             return n.clone();
         }
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + timeout;
         loop {
             let msg = self
                 .recv_until(deadline)
