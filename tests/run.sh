@@ -9,8 +9,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash fixtures/models/setup.sh --runtime-only
 export SPOT_REQUIRE_ORT=1
 
+# The trainer's venv (torch, transformers, optimum-onnx; from uv's cache after the first run)
+# for the learning tests, which fail, not skip, without it.
+export UV_CACHE_DIR="${UV_CACHE_DIR:-$HOME/.cache/uv}"
+command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+echo "== trainer venv (uv sync --project trainer)"
+uv sync --quiet --project trainer --frozen
+export SPOT_REQUIRE_TRAINER=1
+
 echo "== Rust: unit, model, CLI and LSP end-to-end tests"
 cargo test --workspace --locked
 
 echo "== fixtures: repository builder"
 python3 -m unittest fixtures/repos/test_make_repos.py
+
+echo "== trainer (Python)"
+uv run --quiet --project trainer --frozen python -m pytest -q trainer/tests
