@@ -330,3 +330,153 @@ fn issue_to_patch_loads_the_model_reports_progress_and_status() {
     assert_eq!(cancelled["result"]["cancelled"], 0);
     client.shutdown();
 }
+
+/// Offset of an LSP position (UTF-16 column) in `text`.
+fn offset(text: &str, pos: &Value) -> usize {
+    let (line, col) = (
+        pos["line"].as_u64().unwrap() as usize,
+        pos["character"].as_u64().unwrap() as usize,
+    );
+    let mut start = 0;
+    for _ in 0..line {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let mut units = 0;
+    for (i, c) in text[start..].char_indices() {
+        if units >= col || c == '\n' {
+            return start + i;
+        }
+        units += c.len_utf16();
+    }
+    text.len()
+}
+
+/// Applies the text edits a WorkspaceEdit holds for `uri` to `text`, as an editor does.
+fn apply_edit(text: &str, edit: &Value, uri: &str) -> String {
+    let mut edits: Vec<Value> = Vec::new();
+    if let Some(ops) = edit["documentChanges"].as_array() {
+        for op in ops.iter().filter(|o| o["textDocument"]["uri"] == uri) {
+            edits.extend(op["edits"].as_array().unwrap().iter().cloned());
+        }
+    }
+    if let Some(list) = edit["changes"][uri].as_array() {
+        edits.extend(list.iter().cloned());
+    }
+    let mut spans: Vec<(usize, usize, String)> = edits
+        .iter()
+        .map(|e| {
+            (
+                offset(text, &e["range"]["start"]),
+                offset(text, &e["range"]["end"]),
+                e["newText"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = text.to_owned();
+    for (s, e, t) in spans {
+        out.replace_range(s..e, &t);
+    }
+    out
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The expert fixture model replays a historical bug of the fixture repository through the
+/// editor protocol: progress, a validated edit sent with workspace/applyEdit (asking for
+/// confirmation), which turns the file into the real fix.
+#[test]
+fn issue_to_patch_replays_a_historical_fix_with_the_expert_model() {
+    if !ort_available() {
+        return;
+    }
+    let scenario: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/models/expert-scenario.json")).unwrap(),
+    )
+    .unwrap();
+    let fix = scenario["fix_commit"].as_str().unwrap();
+    let file = scenario["file"].as_str().unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("python3")
+        .arg(repo_root().join("fixtures/repos/make_repos.py"))
+        .arg(repos.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let ws = repos.path().join(scenario["repo"].as_str().unwrap());
+    git(&ws, &["checkout", "-q", &format!("{fix}^")]);
+    let issue = git(&ws, &["log", "-1", "--format=%B", fix]);
+    let expected = git(&ws, &["show", &format!("{fix}:{file}")]);
+    let before = std::fs::read_to_string(ws.join(file)).unwrap();
+    assert_ne!(before, expected);
+
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    let mut caps = caps();
+    caps["workspace"]["workspaceEdit"]["changeAnnotationSupport"] = json!({});
+    client.initialize_with(
+        &ws,
+        json!({ "modelDir": repo_root().join("fixtures/models/expert"), "provider": "cpu" }),
+        caps,
+    );
+    client.wait_indexed();
+    let result = command(
+        &mut client,
+        "spot.issueToPatch",
+        json!([{ "issue": issue }]),
+    );
+    let result = &result["result"];
+    assert_eq!(result["status"], "applied", "{result}");
+    assert_eq!(result["files"], json!([file]));
+    assert!(result["diff"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("+++ b/{file}")));
+
+    let apply = client
+        .notifications
+        .iter()
+        .find(|n| n["method"] == "workspace/applyEdit")
+        .expect("the edit was sent to the editor")
+        .clone();
+    let edit = &apply["params"]["edit"];
+    assert!(apply["params"]["label"]
+        .as_str()
+        .unwrap()
+        .starts_with("spot: Fix remove_item"));
+    let annotation = edit["changeAnnotations"]["spot"].clone();
+    assert_eq!(annotation["needsConfirmation"], true, "{edit}");
+    let after = apply_edit(&before, edit, &uri(&ws.join(file)));
+    assert_eq!(after, expected, "the edit is the real fix");
+    // Nothing was written by the server itself: the editor applies the edit.
+    assert_eq!(std::fs::read_to_string(ws.join(file)).unwrap(), before);
+
+    // apply=false proposes the same edit without sending it.
+    let proposed = command(
+        &mut client,
+        "spot.issueToPatch",
+        json!([{ "issue": issue, "apply": false }]),
+    );
+    assert_eq!(proposed["result"]["status"], "proposed");
+    assert_eq!(
+        apply_edit(&before, &proposed["result"]["edit"], &uri(&ws.join(file))),
+        expected
+    );
+    client.shutdown();
+}

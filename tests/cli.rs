@@ -314,3 +314,100 @@ fn experience_builds_four_verified_units_from_the_history() {
         String::from_utf8_lossy(&status.stdout)
     );
 }
+
+/// `spot patch --apply` with the expert fixture model writes the real historical fix; without
+/// `--apply` it only prints the diff; a missing model is a clear error.
+#[test]
+fn patch_prints_and_applies_a_validated_diff() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if common::ort_env().is_empty() && std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        assert!(
+            std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
+            "no ONNX Runtime"
+        );
+        eprintln!("SKIP: no ONNX Runtime");
+        return;
+    }
+    let scenario: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/models/expert-scenario.json")).unwrap(),
+    )
+    .unwrap();
+    let fix = scenario["fix_commit"].as_str().unwrap();
+    let file = scenario["file"].as_str().unwrap();
+    let repos = fixture_repos();
+    let ws = repos.path().join("py-inventory");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&ws)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(&["checkout", "-q", &format!("{fix}^")]);
+    let issue_file = repos.path().join("issue.txt");
+    std::fs::write(&issue_file, git(&["log", "-1", "--format=%B", fix])).unwrap();
+    let before = std::fs::read_to_string(ws.join(file)).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let expert = root.join("fixtures/models/expert");
+    let patch = |extra: &[&str]| {
+        let mut args = vec![
+            "patch",
+            ws.to_str().unwrap(),
+            "--model",
+            expert.to_str().unwrap(),
+            "--provider",
+            "cpu",
+        ];
+        let issue = format!("@{}", issue_file.display());
+        args.push(&issue);
+        args.extend_from_slice(extra);
+        let out = Command::new(spot_bin())
+            .args(&args)
+            .env("SPOT_DATA_DIR", data.path())
+            .envs(common::ort_env())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, diff, err) = patch(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        diff.starts_with(&format!("--- a/{file}\n+++ b/{file}\n")),
+        "{diff}"
+    );
+    assert!(err.contains("validated"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ws.join(file)).unwrap(),
+        before,
+        "not written"
+    );
+    let (code, _, err) = patch(&["--apply"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ws.join(file)).unwrap(),
+        git(&["show", &format!("{fix}:{file}")])
+    );
+
+    let out = Command::new(spot_bin())
+        .args([
+            "patch",
+            ws.to_str().unwrap(),
+            "some issue",
+            "--model",
+            "/nonexistent/model",
+        ])
+        .env("SPOT_DATA_DIR", data.path())
+        .envs(common::ort_env())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/model"), "{err}");
+}
