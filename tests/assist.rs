@@ -276,7 +276,11 @@ fn issue_to_patch_loads_the_model_reports_progress_and_status() {
 
     // Work-done progress: begin, the stages, end (which may come after the response).
     client.wait_notification("the end of the progress", |n| {
-        n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end"
+        n["method"] == "$/progress"
+            && n["params"]["value"]["kind"] == "end"
+            && n["params"]["token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("spot/job/"))
     });
     let stages: Vec<String> = client
         .notifications

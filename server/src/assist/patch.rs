@@ -221,7 +221,17 @@ pub fn issue_to_patch(
             }
         })?;
         progress(Stage::Validating { candidate });
-        match validate(ws, &snippets, &generation.text) {
+        let checked = validate(ws, &snippets, &generation.text).and_then(|edits| {
+            // A fix asked for at a place (a code action) must change that file.
+            match focus {
+                Some(f) if !edits.iter().any(|e| e.path == f.path) => Err(format!(
+                    "the edit does not change {}, where the fix was asked for",
+                    f.path
+                )),
+                _ => Ok(edits),
+            }
+        });
+        match checked {
             Ok(edits) => {
                 return Ok(Patch {
                     diff: edit::unified_diff(&edits),

@@ -20,6 +20,9 @@ pub enum EvalCommand {
     /// Two models (before and after learning) on held-out experience: loss, masked-function
     /// exact match, bug-replay localization.
     Model(super::learn::ModelEvalArgs),
+    /// Issue-to-patch replayed on the repository's bug-fix commits: valid patches, right
+    /// file, equal to the real fix.
+    Patch(super::learn::PatchEvalArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +42,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         EvalCommand::Localize(a) => localize(a),
         EvalCommand::Model(a) => super::learn::eval_models(a),
+        EvalCommand::Patch(a) => super::learn::eval_patches(a),
     }
 }
 

@@ -234,3 +234,83 @@ pub fn eval_models(args: ModelEvalArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, clap::Args)]
+pub struct PatchEvalArgs {
+    /// The git repository (its history is read; its work tree is not touched).
+    #[arg(long)]
+    pub repo: PathBuf,
+    /// Model directory (default: the repository's learned model, else the default model).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// At most this many fix commits, newest first.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Model answers per case.
+    #[arg(long, default_value_t = 1)]
+    pub candidates: usize,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// `spot eval patch`: issue-to-patch on the repository's own fixes.
+pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
+    let root = super::workspace_root(Some(&args.repo))?;
+    let data_dir = crate::data_dir::resolve();
+    let dir = args
+        .model
+        .clone()
+        .unwrap_or_else(|| crate::learn::store::model_for_workspace(&data_dir, &root));
+    let rt = Runtime::init(&args.runtime.options(&data_dir))?;
+    let model = Model::load(&rt, &dir)?;
+    let opts = crate::assist::patch::PatchOptions {
+        candidates: args.candidates.max(1),
+        ..Default::default()
+    };
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = crate::learn::eval_patch::eval_patch(
+        &root,
+        &model,
+        args.limit,
+        &opts,
+        &CancelToken::new(),
+        &|done, total| {
+            if tty {
+                eprint!("\rcase {done}/{total}");
+            }
+        },
+    )?;
+    if tty {
+        eprintln!();
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &report.cases {
+        let verdict = if c.exact {
+            "exact"
+        } else if c.right_file {
+            "valid, right file"
+        } else if c.valid {
+            "valid, other file"
+        } else {
+            "no valid patch"
+        };
+        writeln!(
+            out,
+            "{:.10}  {:<18} {:>5.1} s  {}",
+            c.commit, verdict, c.seconds, c.subject
+        )?;
+    }
+    let n = report.cases.len();
+    writeln!(
+        out,
+        "{n} fixes of {} with {}: {} valid patches, {} on a file the fix changed, {} equal to the real fix",
+        report.repo, report.model, report.valid, report.right_file, report.exact
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -523,6 +523,9 @@ fn skip(summary: &mut Summary, unit: Unit, why: &str) {
         .or_default() += 1;
 }
 
+/// A fix's changed files: (path, text before, text after).
+type Changes = Vec<(String, String, String)>;
+
 /// Bug-replay and test-writing samples from the fix commits of the history.
 fn history(
     repo: &Repo,
@@ -539,6 +542,8 @@ fn history(
     let mut bugs: Vec<Sample> = Vec::new();
     let mut tests: Vec<Sample> = Vec::new();
     let mut seen = HashSet::new();
+    // Fixes replayed at their parent, for the re-injection pass at HEAD.
+    let mut replayed: Vec<(String, String, Changes)> = Vec::new();
     let total = fixes.len();
     for (k, c) in fixes.iter().enumerate() {
         progress(Unit::BugReplay, k, total);
@@ -593,6 +598,7 @@ fn history(
                 Ok(messages) => {
                     let key = xxhash_rust::xxh3::xxh3_64(answer.as_bytes());
                     if seen.insert(key) {
+                        replayed.push((c.id.clone(), c.message.clone(), changes.clone()));
                         bugs.push(Sample {
                             messages,
                             meta: Meta {
@@ -623,6 +629,34 @@ fn history(
     for s in bugs.iter_mut().take(want) {
         s.meta.split = Split::Heldout;
     }
+    let held: HashSet<String> = bugs
+        .iter()
+        .filter(|s| s.meta.split == Split::Heldout)
+        .filter_map(|s| s.meta.id.strip_prefix("bug:").map(str::to_owned))
+        .collect();
+    // The same bugs re-injected into today's code, as a user meets them.
+    if let Some(head) = repo.log(1)?.first().map(|c| c.id.clone()) {
+        snap.checkout(&head)?;
+        for (id, message, changes) in &replayed {
+            match reinjected(snap, &head, message, changes, opts)? {
+                Ok(messages) => bugs.push(Sample {
+                    messages,
+                    meta: Meta {
+                        unit: Unit::BugReplay,
+                        id: format!("bug-head:{id}"),
+                        commit: head.clone(),
+                        split: if held.contains(id) {
+                            Split::Heldout
+                        } else {
+                            Split::Train
+                        },
+                        verified: None,
+                    },
+                }),
+                Err(why) => skip(summary, Unit::BugReplay, why),
+            }
+        }
+    }
     count(summary.units.entry(Unit::BugReplay).or_default(), &bugs);
     let want = heldout_count(tests.len(), opts.heldout);
     let mut order: Vec<usize> = (0..tests.len()).collect();
@@ -634,11 +668,13 @@ fn history(
     Ok((bugs, tests))
 }
 
-/// The issue-to-patch prompt at the parent commit, with the fix's functions guaranteed to be
-/// among the code shown (replacing the lowest-ranked snippets), answered with the fix.
+/// The issue-to-patch prompt at `commit` (the fix's parent, or HEAD with the bug re-injected;
+/// the buggy texts of the changed files are `changes`' first text), with the fix's functions
+/// guaranteed to be among the code shown (replacing the lowest-ranked snippets), answered with
+/// the fix.
 fn bug_replay(
     snap: &mut Snapshot,
-    parent: &str,
+    commit: &str,
     message: &str,
     changes: &[(String, String, String)],
     answer: &str,
@@ -657,7 +693,11 @@ fn bug_replay(
     wanted.extend(changes.iter().map(|(p, ..)| p.clone()));
     for p in wanted {
         if let std::collections::btree_map::Entry::Vacant(e) = cache.entry(p.clone()) {
-            e.insert(snap.read(parent, &p).ok().flatten());
+            let text = match texts.get(p.as_str()) {
+                Some(t) => Some((*t).to_owned()),
+                None => snap.read(commit, &p).ok().flatten(),
+            };
+            e.insert(text);
         }
     }
     let index = snap.index();
@@ -733,6 +773,51 @@ fn bug_replay(
     }
     messages.push(ChatMessage::assistant(answer.to_owned()));
     Ok(messages)
+}
+
+/// A fix's bug re-injected into the files at `head` (the fix reversed on today's text), as a
+/// bug-replay prompt answered with the blocks that fix it again.
+fn reinjected(
+    snap: &mut Snapshot,
+    head: &str,
+    message: &str,
+    changes: &[(String, String, String)],
+    opts: &ExperienceOptions,
+) -> Result<Result<Vec<ChatMessage>, &'static str>, ExperienceError> {
+    let mut at_head = Vec::new();
+    for (path, before, after) in changes {
+        let Some(today) = snap.read(head, path)? else {
+            return Ok(Err("re-injection: the file is gone at HEAD"));
+        };
+        let reverse = edit::parse_blocks(&format_blocks(path, after, before));
+        let resolve = |p: &str| Some(p.to_owned());
+        let read = |_: &str| Some(today.clone());
+        let Ok(edits) = edit::apply_blocks(&reverse, None, &resolve, &read) else {
+            return Ok(Err("re-injection: the fix no longer reverses on HEAD"));
+        };
+        let Some(buggy) = edits.into_iter().next().map(|e| e.after) else {
+            return Ok(Err("re-injection: the fix no longer reverses on HEAD"));
+        };
+        if buggy == today {
+            return Ok(Err("re-injection: the fix no longer reverses on HEAD"));
+        }
+        at_head.push((path.clone(), buggy, today));
+    }
+    if at_head.iter().all(|(_, b, a)| b == a) {
+        return Ok(Err("re-injection changes nothing"));
+    }
+    for (path, buggy, _) in &at_head {
+        snap.index().set_text(path, buggy);
+    }
+    let answer: String = at_head
+        .iter()
+        .map(|(p, b, a)| format_blocks(p, b, a))
+        .collect();
+    let result = bug_replay(snap, head, message, &at_head, &answer, opts);
+    for (path, _, today) in &at_head {
+        snap.index().set_text(path, today);
+    }
+    Ok(result)
 }
 
 /// 1-based lines of `before` that a change touches (for an insertion: the line after it).

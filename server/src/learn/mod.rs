@@ -6,12 +6,14 @@
 //! - `snapshot`: an index at any commit, from the object database;
 //! - `eval_localize`: localization measured on the repository's own fix commits;
 //! - `experience`: the four units of repository experience as chat JSONL;
+//! - `eval_patch`: issue-to-patch replayed on the repository's fix commits;
 //! - `eval_model`: a model's scores on held-out experience, and the install gate;
 //! - `job`: one learning run (experience, trainer child process, gate, install);
 //! - `store`: versioned learned models of a workspace, atomic activation, rollback.
 
 pub mod eval_localize;
 pub mod eval_model;
+pub mod eval_patch;
 pub mod experience;
 pub mod git;
 pub mod job;

@@ -2,6 +2,7 @@
 //! tree is never touched), moved from commit to commit by re-indexing only the files that
 //! differ. Also materializes a commit's tree into a directory (to run a test command on it).
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -12,7 +13,7 @@ use crate::learn::git::{BlobReader, GitError, Repo};
 pub struct Snapshot {
     repo: Repo,
     index: Index,
-    blobs: BlobReader,
+    blobs: RefCell<BlobReader>,
     at: Option<String>,
 }
 
@@ -20,7 +21,7 @@ impl Snapshot {
     pub fn new(repo: &Repo) -> Result<Snapshot, GitError> {
         Ok(Snapshot {
             index: Index::new(repo.root().to_path_buf(), IndexOptions::default()),
-            blobs: repo.blobs()?,
+            blobs: RefCell::new(repo.blobs()?),
             repo: repo.clone(),
             at: None,
         })
@@ -49,7 +50,7 @@ impl Snapshot {
                 continue;
             }
             let text = if exists {
-                self.blobs.read(commit, &path)?
+                self.blobs.borrow_mut().read(commit, &path)?
             } else {
                 None
             };
@@ -67,9 +68,10 @@ impl Snapshot {
     }
 
     /// The text of `path` at `commit` (`None`: absent, binary or not UTF-8).
-    pub fn read(&mut self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
+    pub fn read(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
         Ok(self
             .blobs
+            .borrow_mut()
             .read(commit, path)?
             .and_then(|b| walk::decode(b).ok())
             .map(|(t, _)| t))

@@ -1,0 +1,168 @@
+//! `spot eval patch`: issue-to-patch replayed on the repository's own bug fixes.
+//!
+//! For each fix commit (newest first; one parent, a fix-like message, 1–3 source files changed,
+//! none added or deleted): the index and the files are taken at the parent (from git objects;
+//! the work tree is not touched), the commit message is the issue, and spot's issue-to-patch
+//! runs with the given model. Reported per case and in total: whether a candidate validated,
+//! whether it changed a file the real fix changed, and whether it equals the real fix (every
+//! changed file identical, ignoring trailing whitespace).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::assist::localize::is_test_path;
+use crate::assist::patch::{issue_to_patch, PatchError, PatchOptions, Workspace};
+use crate::cancel::CancelToken;
+use crate::index::Lang;
+use crate::learn::eval_localize::is_fix_message;
+use crate::learn::git::{GitError, Repo};
+use crate::learn::snapshot::Snapshot;
+use crate::model::{Model, ModelError};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchCase {
+    pub commit: String,
+    pub subject: String,
+    pub gold_files: Vec<String>,
+    /// A candidate validated.
+    pub valid: bool,
+    /// The valid patch changed a file the real fix changed.
+    pub right_file: bool,
+    /// The valid patch is the real fix.
+    pub exact: bool,
+    pub candidates: usize,
+    pub files: Vec<String>,
+    /// Why no candidate validated, or the error.
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PatchReport {
+    pub repo: String,
+    pub model: String,
+    pub cases: Vec<PatchCase>,
+    pub valid: usize,
+    pub right_file: usize,
+    pub exact: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalPatchError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("no usable fix commit in the last {0} commits of the history")]
+    NoCases(usize),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn same_text(a: &str, b: &str) -> bool {
+    a.lines()
+        .map(str::trim_end)
+        .eq(b.lines().map(str::trim_end))
+}
+
+/// Runs the replay on the repository at `root` with `model`; `progress(done, total)` per case.
+pub fn eval_patch(
+    root: &Path,
+    model: &Model,
+    limit: usize,
+    opts: &PatchOptions,
+    cancel: &CancelToken,
+    progress: &dyn Fn(usize, usize),
+) -> Result<PatchReport, EvalPatchError> {
+    let repo = Repo::new(root);
+    let scanned = (limit * 20).max(200);
+    let mut snap = Snapshot::new(&repo)?;
+    let mut cases = Vec::new();
+    let candidates: Vec<_> = repo
+        .log(scanned)?
+        .into_iter()
+        .filter(|c| c.parents.len() == 1 && is_fix_message(&c.message))
+        .collect();
+    for c in candidates {
+        if cases.len() >= limit {
+            break;
+        }
+        let gold: Vec<String> = c
+            .files
+            .iter()
+            .filter(|p| Lang::from_path(Path::new(p)).is_some() && !is_test_path(p))
+            .cloned()
+            .collect();
+        if gold.is_empty() || gold.len() > 3 {
+            continue;
+        }
+        let parent = c.parents[0].clone();
+        let mut fixed = Vec::new();
+        for p in &gold {
+            match (snap.read(&parent, p)?, snap.read(&c.id, p)?) {
+                (Some(_), Some(after)) => fixed.push((p.clone(), after)),
+                _ => break,
+            }
+        }
+        if fixed.len() != gold.len() {
+            continue;
+        }
+        progress(cases.len(), limit);
+        snap.checkout(&parent)?;
+        let started = std::time::Instant::now();
+        let read = |p: &str| snap.read(&parent, p).ok().flatten();
+        let ws = Workspace {
+            index: snap.index(),
+            read: &read,
+        };
+        let result = issue_to_patch(&ws, model, &c.message, None, opts, cancel, &mut |_| {});
+        let mut case = PatchCase {
+            commit: c.id.clone(),
+            subject: c.message.lines().next().unwrap_or_default().to_owned(),
+            gold_files: gold.clone(),
+            valid: false,
+            right_file: false,
+            exact: false,
+            candidates: 0,
+            files: Vec::new(),
+            error: None,
+            seconds: 0.0,
+        };
+        match result {
+            Ok(patch) => {
+                case.valid = true;
+                case.candidates = patch.candidates;
+                case.files = patch.edits.iter().map(|e| e.path.clone()).collect();
+                case.right_file = patch.edits.iter().any(|e| gold.contains(&e.path));
+                case.exact = patch.edits.len() == fixed.len()
+                    && fixed.iter().all(|(p, after)| {
+                        patch
+                            .edits
+                            .iter()
+                            .any(|e| e.path == *p && same_text(&e.after, after))
+                    });
+            }
+            Err(PatchError::Cancelled) => return Err(EvalPatchError::Cancelled),
+            Err(PatchError::Model(e)) => return Err(e.into()),
+            Err(e) => {
+                case.candidates = opts.candidates;
+                case.error = Some(e.to_string());
+            }
+        }
+        case.seconds = started.elapsed().as_secs_f64();
+        cases.push(case);
+    }
+    if cases.is_empty() {
+        return Err(EvalPatchError::NoCases(scanned));
+    }
+    progress(cases.len(), cases.len());
+    Ok(PatchReport {
+        repo: root.display().to_string(),
+        model: model.dir().display().to_string(),
+        valid: cases.iter().filter(|c| c.valid).count(),
+        right_file: cases.iter().filter(|c| c.right_file).count(),
+        exact: cases.iter().filter(|c| c.exact).count(),
+        cases,
+    })
+}
