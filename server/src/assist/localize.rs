@@ -1,28 +1,46 @@
 //! Issue localization: issue text → ranked files → ranked functions, model-free.
 //!
-//! Structure first. Each signal ranks files on its own; reciprocal rank fusion combines them:
+//! Each signal ranks files on its own; weighted reciprocal rank fusion combines them:
 //! - paths: file paths, file names and traceback frames named in the issue;
-//! - symbols: identifiers the issue names (code-like tokens: `snake_case`, `camelCase`,
-//!   `Type.method`, `call()`, backticked words) that a file defines, weighted by rarity;
-//! - bm25: lexical search over function-level chunks, a file scored by its best chunk;
-//! - modules: plain words of the issue that name a file or directory (`pricing` → pricing.py);
-//! - literals: quoted strings and error messages of the issue found verbatim in a file.
-//!   Test files rank below sources. Functions are ranked inside the best files by the same
-//!   signals. Pure function of the index and the text (plus reading files for literals).
+//! - symbols: identifiers the issue names (`snake_case`, `camelCase`, `Type.method`, `call()`,
+//!   backticked words) that a file defines, rarer names weighing more;
+//! - bm25: lexical search over function-level chunks, a file scored by its best chunk (the
+//!   query drops stop words and adds word forms: `merging` → `merge`);
+//! - bm25-files: the same with whole files as documents;
+//! - modules: plain words and the `scope:` of the first line naming a file or directory;
+//! - literals: quoted strings, error messages and `--flags` found verbatim in a file, by rarity;
+//! - commits: files changed by past commits whose messages resemble the issue (BM25);
+//! - prior: files past fixes changed most, recent ones counting more;
+//! - cochange: files past commits changed together with the best files of the above.
+//!
+//! History signals need a [`History`] (read by `learn/history`, older than the indexed state).
+//! Test, doc, example and benchmark files rank below sources. Functions are ranked inside the
+//! best files. Pure function of the index, the text and the history; files are read through
+//! [`Sources::text`] only.
+
+mod clues;
+pub mod history;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::index::{DefKind, FileEntry, Index};
+use self::clues::{clues, Clues};
+pub use self::history::{message_text, History, PastCommit};
+use crate::index::{tokenize, DefKind, FileEntry, Index};
 
-/// Reciprocal rank fusion constant (the usual 60).
-const RRF_K: f64 = 60.0;
-/// Literal strings shorter than this are too common to search for.
-const MIN_LITERAL: usize = 8;
+/// Reciprocal rank fusion constant: small, so a signal's first places count (10 beat 5, 20,
+/// 30 and the usual 60 on the fitting cases).
+const RRF_K: f64 = 10.0;
+/// Past commits most like the issue that vote for their files.
+const SIMILAR_COMMITS: usize = 30;
+/// Half-life, in commits, of a past fix's weight in the prior.
+const PRIOR_HALF_LIFE: f64 = 200.0;
+/// Files of the first fusion whose co-changed files are looked up.
+const SEED_FILES: usize = 5;
 
-/// The signals, with their fusion weights.
+/// The signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
@@ -33,27 +51,53 @@ pub enum Signal {
     Bm25Files,
     Modules,
     Literals,
+    Commits,
+    Prior,
+    CoChange,
 }
 
 impl Signal {
-    pub const ALL: [Signal; 6] = [
+    pub const ALL: [Signal; 9] = [
         Signal::Paths,
         Signal::Symbols,
         Signal::Bm25,
         Signal::Bm25Files,
         Signal::Modules,
         Signal::Literals,
+        Signal::Commits,
+        Signal::Prior,
+        Signal::CoChange,
     ];
 
+    /// The model-free lexical hybrid the issue calls the floor: BM25 over function chunks,
+    /// identifiers a file defines, path and module names, rare literal strings.
+    pub const FLOOR: [Signal; 5] = [
+        Signal::Paths,
+        Signal::Symbols,
+        Signal::Bm25,
+        Signal::Modules,
+        Signal::Literals,
+    ];
+
+    /// Fusion weights, fitted on the older fix commits of six repositories (cases 51–200 of
+    /// each; the newest 50, the reported ones, were held out): bench/README.md.
     fn weight(self) -> f64 {
         match self {
-            Signal::Paths => 2.0,
+            Signal::Paths => 4.0,
             Signal::Symbols => 1.5,
-            Signal::Bm25 => 1.0,
-            Signal::Bm25Files => 1.0,
-            Signal::Modules => 0.25,
-            Signal::Literals => 1.2,
+            Signal::Bm25 => 3.0,
+            Signal::Bm25Files => 4.0,
+            Signal::Modules => 1.5,
+            Signal::Literals => 0.5,
+            Signal::Commits => 1.5,
+            Signal::Prior => 0.5,
+            Signal::CoChange => 0.25,
         }
+    }
+
+    /// Computed from the first fusion's best files.
+    fn second_stage(self) -> bool {
+        matches!(self, Signal::CoChange)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +108,9 @@ impl Signal {
             Signal::Bm25Files => "bm25-files",
             Signal::Modules => "modules",
             Signal::Literals => "literals",
+            Signal::Commits => "commits",
+            Signal::Prior => "prior",
+            Signal::CoChange => "cochange",
         }
     }
 }
@@ -85,6 +132,14 @@ impl Default for LocalizeOptions {
             signals: Signal::ALL.to_vec(),
         }
     }
+}
+
+/// What localization reads besides the index.
+pub struct Sources<'a> {
+    /// The text of an indexed file as the index has it (literal search, function bodies).
+    pub text: &'a dyn Fn(&str) -> Option<String>,
+    /// Past commits, all older than the indexed state; `None` outside a git repository.
+    pub history: Option<&'a History>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -116,189 +171,99 @@ pub struct Localization {
 /// One signal's ranking: (index into the file snapshot, score, why), best first.
 type Ranked = Vec<(usize, f64, String)>;
 
-/// What the issue text offers to the signals.
-#[derive(Debug, Default)]
-struct Clues {
-    /// Path-like tokens (`inventory/pricing.py`, `pricing.py`, `src/lib.rs`).
-    paths: Vec<String>,
-    /// Code-like identifiers, with the qualified forms split (`Store.remove_item` → both).
-    identifiers: Vec<String>,
-    /// Lowercase plain words.
-    words: Vec<String>,
-    /// Quoted strings and error messages.
-    literals: Vec<String>,
-}
-
-fn clues(issue: &str) -> Clues {
-    let mut c = Clues::default();
-    let mut seen = HashSet::new();
-    // Backticked spans count as code whatever they look like.
-    let backticked: HashSet<&str> = issue.split('`').skip(1).step_by(2).collect();
-    for raw in issue.split(|ch: char| {
-        ch.is_whitespace()
-            || matches!(
-                ch,
-                ',' | ';'
-                    | '('
-                    | ')'
-                    | '['
-                    | ']'
-                    | '{'
-                    | '}'
-                    | '<'
-                    | '>'
-                    | '='
-                    | '`'
-                    | '"'
-                    | '\''
-                    | '!'
-                    | '?'
-                    | '*'
-            )
-    }) {
-        let token = raw.trim_matches(|ch: char| matches!(ch, '.' | ':' | '-'));
-        if token.is_empty() || !seen.insert(token.to_owned()) {
-            continue;
-        }
-        let has_ext = [
-            ".py", ".rs", ".js", ".ts", ".tsx", ".jsx", ".go", ".mjs", ".cjs", ".pyi",
-        ]
-        .iter()
-        .any(|e| token.ends_with(e));
-        if has_ext
-            || (token.contains('/')
-                && token.chars().any(|ch| ch.is_ascii_alphabetic())
-                && !token.contains("://"))
-        {
-            // `path.py:12` / `path.py:12:5`
-            let path = token.split(':').next().unwrap_or(token);
-            c.paths.push(path.trim_start_matches("./").to_owned());
-            continue;
-        }
-        let is_ident_char = |ch: char| ch.is_alphanumeric() || ch == '_';
-        let parts: Vec<&str> = token.split(['.', ':']).filter(|p| !p.is_empty()).collect();
-        let code_like = backticked.contains(raw)
-            || backticked.contains(token)
-            || token.contains('_')
-            || token.contains("::")
-            || (parts.len() > 1 && parts.iter().all(|p| p.chars().all(is_ident_char)))
-            || has_inner_capital(token)
-            || raw.contains('(');
-        if code_like {
-            for p in parts {
-                if p.chars().all(is_ident_char)
-                    && p.chars().next().is_some_and(|ch| !ch.is_ascii_digit())
-                    && p.len() > 1
-                {
-                    c.identifiers.push(p.to_owned());
-                }
-            }
-        } else if token.chars().all(|ch| ch.is_alphabetic()) && token.len() >= 3 {
-            c.words.push(token.to_lowercase());
-        }
-    }
-    c.identifiers.sort();
-    c.identifiers.dedup();
-    c.words.sort();
-    c.words.dedup();
-    c.literals = literals(issue);
-    c
-}
-
-fn has_inner_capital(token: &str) -> bool {
-    let mut chars = token.chars();
-    chars.next();
-    let rest: String = chars.collect();
-    rest.chars().any(|ch| ch.is_uppercase()) && token.chars().any(|ch| ch.is_lowercase())
-}
-
-/// Quoted strings and the message after `Error:` in the issue.
-fn literals(issue: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for quote in ['"', '\''] {
-        for (k, part) in issue.split(quote).enumerate() {
-            if k % 2 == 1 && part.len() >= MIN_LITERAL && part.len() <= 200 && !part.contains('\n')
-            {
-                out.push(part.to_owned());
-            }
-        }
-    }
-    for line in issue.lines() {
-        if let Some((_, msg)) = line.split_once("Error: ") {
-            let msg = msg.trim();
-            if msg.len() >= MIN_LITERAL {
-                out.push(msg.to_owned());
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
+/// Fused ranking: (file, score, reasons), best first.
+type Fused = Vec<(usize, f64, Vec<String>)>;
 
 /// Is this a test file (by directory or name)?
 pub fn is_test_path(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    path.split('/')
-        .any(|c| matches!(c, "test" | "tests" | "testdata" | "__tests__" | "spec"))
-        || name.starts_with("test_")
+    path.split('/').any(|c| {
+        matches!(
+            c,
+            "test" | "tests" | "testdata" | "testing" | "__tests__" | "spec" | "fixtures"
+        )
+    }) || name.starts_with("test_")
         || name.ends_with("_test.go")
         || name.ends_with("_test.py")
+        || name.ends_with("_tests.rs")
         || name.contains(".test.")
         || name.contains(".spec.")
         || name == "conftest.py"
 }
 
-/// Localizes `issue` in `index`.
+/// Is this a test, documentation, example or benchmark file: code an issue is rarely about?
+pub fn is_support_path(path: &str) -> bool {
+    is_test_path(path)
+        || path.split('/').any(|c| {
+            matches!(
+                c,
+                "docs" | "examples" | "example" | "bench" | "benches" | "benchmarks"
+            ) || c.ends_with("-examples")
+                || c.ends_with("_examples")
+        })
+}
+
+/// Localizes `issue` in `index`, reading files from disk, without history.
 pub fn localize(index: &Index, issue: &str, opts: &LocalizeOptions) -> Localization {
-    let files = index.snapshot();
+    let max_size = index.options().max_file_size;
+    let read = |path: &str| {
+        crate::index::walk::read_text(&index.abs_path(path), max_size)
+            .ok()
+            .map(|l| l.text)
+    };
+    let sources = Sources {
+        text: &read,
+        history: None,
+    };
+    localize_with(index, &sources, issue, opts)
+}
+
+/// Localizes `issue` in `index` with the given file texts and history.
+pub fn localize_with(
+    index: &Index,
+    sources: &Sources<'_>,
+    issue: &str,
+    opts: &LocalizeOptions,
+) -> Localization {
+    let mut files = index.snapshot();
+    // A fixed order: ties between files break the same way in every run.
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let clues = clues(issue);
-    let mut rankings: Vec<(Signal, Ranked)> = Vec::new();
-    for &signal in &opts.signals {
-        let ranked = match signal {
-            Signal::Paths => by_paths(&files, &clues),
-            Signal::Symbols => by_symbols(&files, &clues),
-            Signal::Bm25 => by_bm25(index, &files, issue),
-            Signal::Bm25Files => by_bm25_files(index, &files, issue),
-            Signal::Modules => by_modules(&files, &clues),
-            Signal::Literals => by_literals(index, &files, &clues),
-        };
-        rankings.push((signal, ranked));
-    }
-    // Fusion.
-    let mut fused: HashMap<usize, (f64, Vec<String>)> = HashMap::new();
-    for (signal, ranked) in &rankings {
-        for (rank, (file, _, why)) in ranked.iter().enumerate() {
-            let e = fused.entry(*file).or_default();
-            e.0 += signal.weight() / (RRF_K + rank as f64 + 1.0);
-            if rank < 5 {
-                e.1.push(format!(
-                    "{} #{}{}",
-                    signal.as_str(),
-                    rank + 1,
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({why})")
-                    }
-                ));
-            }
-        }
-    }
-    let mut ranked: Vec<(usize, f64, Vec<String>)> = fused
-        .into_iter()
-        .map(|(f, (score, why))| (f, score, why))
+    let pos: HashMap<&str, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
         .collect();
-    // Test files below every source file: issues are about the code under test.
-    let is_test = |f: usize| files.get(f).is_some_and(|e| is_test_path(&e.path));
-    ranked.sort_by(|a, b| {
-        is_test(a.0)
-            .cmp(&is_test(b.0))
-            .then(b.1.total_cmp(&a.1))
-            .then_with(|| path_of(&files, a.0).cmp(path_of(&files, b.0)))
-    });
-    let top: Vec<(usize, f64, Vec<String>)> = ranked.into_iter().take(opts.max_files).collect();
-    let functions = rank_functions(index, &files, &top, &clues, issue, opts.max_functions);
+    let ctx = Ctx {
+        index,
+        files: &files,
+        pos: &pos,
+        sources,
+        clues: &clues,
+    };
+    let mut rankings: Vec<(Signal, Ranked)> = Vec::new();
+    for &signal in opts.signals.iter().filter(|s| !s.second_stage()) {
+        rankings.push((signal, ctx.rank(signal, &[])));
+    }
+    let first = fuse(&files, &rankings);
+    let seeds: Vec<(usize, f64)> = first
+        .iter()
+        .take(SEED_FILES)
+        .enumerate()
+        .map(|(rank, (f, _, _))| (*f, 1.0 / (rank as f64 + 1.0)))
+        .collect();
+    let mut second = false;
+    for &signal in opts.signals.iter().filter(|s| s.second_stage()) {
+        rankings.push((signal, ctx.rank(signal, &seeds)));
+        second = true;
+    }
+    let fused = if second {
+        fuse(&files, &rankings)
+    } else {
+        first
+    };
+    let top: Fused = fused.into_iter().take(opts.max_files).collect();
+    let functions = rank_functions(&ctx, &top, opts.max_functions);
     Localization {
         files: top
             .iter()
@@ -316,225 +281,399 @@ pub fn localize(index: &Index, issue: &str, opts: &LocalizeOptions) -> Localizat
     }
 }
 
+/// Weighted reciprocal rank fusion; support files (tests, docs, examples) below sources.
+fn fuse(files: &[Arc<FileEntry>], rankings: &[(Signal, Ranked)]) -> Fused {
+    let mut fused: HashMap<usize, (f64, Vec<String>)> = HashMap::new();
+    for (signal, ranked) in rankings {
+        let ranks = tied_ranks(ranked);
+        for (rank, (file, _, why)) in ranked.iter().enumerate() {
+            let e = fused.entry(*file).or_default();
+            let r = ranks.get(rank).copied().unwrap_or(rank as f64);
+            e.0 += signal.weight() / (RRF_K + r + 1.0);
+            if rank < 5 {
+                e.1.push(if why.is_empty() {
+                    format!("{} #{}", signal.as_str(), rank + 1)
+                } else {
+                    format!("{} #{} ({why})", signal.as_str(), rank + 1)
+                });
+            }
+        }
+    }
+    let mut out: Fused = fused
+        .into_iter()
+        .map(|(f, (score, why))| (f, score, why))
+        .collect();
+    let support = |f: usize| is_support_path(path_of(files, f));
+    out.sort_by(|a, b| {
+        support(a.0)
+            .cmp(&support(b.0))
+            .then(b.1.total_cmp(&a.1))
+            .then(a.0.cmp(&b.0))
+    });
+    out
+}
+
+/// Zero-based ranks where equal scores share their mean rank (six paths named alike are not
+/// ranked by their spelling). Support files start a new run: they follow the sources.
+fn tied_ranks(ranked: &Ranked) -> Vec<f64> {
+    let mut out = vec![0.0; ranked.len()];
+    let mut start = 0;
+    while start < ranked.len() {
+        let score = ranked.get(start).map_or(0.0, |r| r.1);
+        let end = start
+            + ranked
+                .iter()
+                .skip(start)
+                .take_while(|r| r.1 == score)
+                .count()
+                .max(1);
+        let mean = (start + end - 1) as f64 / 2.0;
+        for r in out.iter_mut().take(end).skip(start) {
+            *r = mean;
+        }
+        start = end;
+    }
+    out
+}
+
 fn path_of(files: &[Arc<FileEntry>], f: usize) -> &str {
     files.get(f).map_or("", |e| e.path.as_str())
 }
 
-/// Sorted best first; ties by path.
-fn finish(files: &[Arc<FileEntry>], mut scored: Ranked) -> Ranked {
+/// Sorted best first; ties by path (the snapshot is sorted by path).
+fn finish(mut scored: Ranked) -> Ranked {
     scored.retain(|s| s.1 > 0.0);
-    scored.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| path_of(files, a.0).cmp(path_of(files, b.0)))
-    });
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored
 }
 
-fn by_paths(files: &[Arc<FileEntry>], clues: &Clues) -> Ranked {
-    let mut scored = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-        let mut best = 0.0f64;
-        let mut why = String::new();
-        for p in &clues.paths {
-            let s = if f.path == *p {
-                3.0
-            } else if f.path.ends_with(&format!("/{p}")) || p.ends_with(&format!("/{}", f.path)) {
-                2.5 // a longer absolute path in a traceback, or a suffix
-            } else if p.rsplit('/').next() == Some(name) {
-                1.0
-            } else {
-                0.0
-            };
-            if s > best {
-                best = s;
-                why = p.clone();
-            }
-        }
-        if best > 0.0 {
-            scored.push((i, best, why));
-        }
-    }
-    finish(files, scored)
-}
-
-fn by_symbols(files: &[Arc<FileEntry>], clues: &Clues) -> Ranked {
-    if clues.identifiers.is_empty() {
-        return Vec::new();
-    }
-    let wanted: HashSet<&str> = clues.identifiers.iter().map(String::as_str).collect();
-    // How many files define each name: rarer names weigh more.
-    let mut definers: HashMap<&str, usize> = HashMap::new();
-    let mut per_file: Vec<(usize, Vec<&str>)> = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let mut names: Vec<&str> = f
-            .index
-            .defs
-            .iter()
-            .filter(|d| d.kind != DefKind::Impl && wanted.contains(d.name.as_str()))
-            .map(|d| d.name.as_str())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        for n in &names {
-            *definers.entry(n).or_default() += 1;
-        }
-        if !names.is_empty() {
-            per_file.push((i, names));
-        }
-    }
-    let n_files = files.len().max(1) as f64;
-    let scored = per_file
+/// Source files first, support files after them, each part in its order: support files rank
+/// below sources in the end, so a signal's ranks among sources are what fusion should see.
+fn sources_first(files: &[Arc<FileEntry>], ranked: Ranked) -> Ranked {
+    let (mut out, support): (Ranked, Ranked) = ranked
         .into_iter()
-        .map(|(i, names)| {
-            let score: f64 = names
-                .iter()
-                .map(|n| (1.0 + n_files / *definers.get(n).unwrap_or(&1) as f64).ln())
-                .sum();
-            let why = format!(
-                "defines {}",
-                names
-                    .iter()
-                    .take(3)
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            (i, score, why)
-        })
-        .collect();
-    finish(files, scored)
+        .partition(|(f, _, _)| !is_support_path(path_of(files, *f)));
+    out.extend(support);
+    out
 }
 
-fn by_bm25(index: &Index, files: &[Arc<FileEntry>], issue: &str) -> Ranked {
-    let pos: HashMap<&str, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path.as_str(), i))
-        .collect();
-    let mut best: HashMap<usize, (f64, String)> = HashMap::new();
-    for hit in index.search(issue, 100) {
-        let Some(&i) = pos.get(hit.path.as_str()) else {
-            continue;
-        };
-        let e = best.entry(i).or_insert((0.0, String::new()));
-        if f64::from(hit.score) > e.0 {
-            *e = (f64::from(hit.score), hit.symbol.clone().unwrap_or_default());
+/// Sums per file into a ranking, with the reason of each file's largest part.
+fn collect(parts: impl IntoIterator<Item = (usize, f64, String)>) -> Ranked {
+    let mut by_file: HashMap<usize, (f64, f64, String)> = HashMap::new();
+    for (f, s, why) in parts {
+        let e = by_file.entry(f).or_insert((0.0, 0.0, String::new()));
+        e.0 += s;
+        if s > e.1 {
+            e.1 = s;
+            e.2 = why;
         }
     }
     finish(
-        files,
-        best.into_iter().map(|(i, (s, why))| (i, s, why)).collect(),
+        by_file
+            .into_iter()
+            .map(|(f, (s, _, why))| (f, s, why))
+            .collect(),
     )
 }
 
-fn by_bm25_files(index: &Index, files: &[Arc<FileEntry>], issue: &str) -> Ranked {
-    let pos: HashMap<&str, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path.as_str(), i))
-        .collect();
-    let scored = index
-        .search_files(issue, 100)
-        .into_iter()
-        .filter_map(|(path, score)| {
-            Some((*pos.get(path.as_str())?, f64::from(score), String::new()))
-        })
-        .collect();
-    finish(files, scored)
+/// Everything a signal reads.
+struct Ctx<'a> {
+    index: &'a Index,
+    /// The snapshot, sorted by path.
+    files: &'a [Arc<FileEntry>],
+    pos: &'a HashMap<&'a str, usize>,
+    sources: &'a Sources<'a>,
+    clues: &'a Clues,
 }
 
-fn by_modules(files: &[Arc<FileEntry>], clues: &Clues) -> Ranked {
-    if clues.words.is_empty() {
-        return Vec::new();
+impl Ctx<'_> {
+    fn rank(&self, signal: Signal, seeds: &[(usize, f64)]) -> Ranked {
+        sources_first(self.files, self.rank_all(signal, seeds))
     }
-    let words: HashSet<&str> = clues.words.iter().map(String::as_str).collect();
-    // Path components (lowercase, extension dropped) of each file.
-    let components = |path: &str| -> Vec<String> {
-        path.split('/')
-            .map(|c| c.split('.').next().unwrap_or(c).to_lowercase())
-            .collect()
-    };
-    // How many files sit under each component: a package root names every file, no signal.
-    let mut n_under: HashMap<String, usize> = HashMap::new();
-    for f in files {
-        let mut comps = components(&f.path);
-        comps.sort();
-        comps.dedup();
-        for c in comps {
-            *n_under.entry(c).or_default() += 1;
+
+    fn rank_all(&self, signal: Signal, seeds: &[(usize, f64)]) -> Ranked {
+        match signal {
+            Signal::Paths => self.by_paths(),
+            Signal::Symbols => self.by_symbols(),
+            Signal::Bm25 => self.by_bm25(),
+            Signal::Bm25Files => self.by_bm25_files(),
+            Signal::Modules => self.by_modules(),
+            Signal::Literals => self.by_literals(),
+            Signal::Commits => self.by_commits(),
+            Signal::Prior => self.by_prior(),
+            Signal::CoChange => self.by_cochange(seeds),
         }
     }
-    let n_files = files.len().max(1) as f64;
-    let mut scored = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let comps = components(&f.path);
-        let mut score = 0.0;
-        let mut hits = Vec::new();
-        for (k, c) in comps.iter().enumerate() {
-            if !words.contains(c.as_str()) {
+
+    fn by_paths(&self) -> Ranked {
+        let mut scored = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+            let mut best = 0.0f64;
+            let mut why = String::new();
+            for p in &self.clues.paths {
+                let s = if f.path == *p {
+                    3.0
+                } else if f.path.ends_with(&format!("/{p}")) || p.ends_with(&format!("/{}", f.path))
+                {
+                    2.5 // a longer absolute path in a traceback, or a suffix
+                } else if p.rsplit('/').next() == Some(name) {
+                    1.0
+                } else {
+                    0.0
+                };
+                if s > best {
+                    best = s;
+                    why = p.clone();
+                }
+            }
+            if best > 0.0 {
+                scored.push((i, best, why));
+            }
+        }
+        finish(scored)
+    }
+
+    fn by_symbols(&self) -> Ranked {
+        if self.clues.identifiers.is_empty() {
+            return Vec::new();
+        }
+        let wanted: HashSet<&str> = self.clues.identifiers.iter().map(String::as_str).collect();
+        // How many files define each name: rarer names weigh more.
+        let mut definers: HashMap<&str, usize> = HashMap::new();
+        let mut per_file: Vec<(usize, Vec<&str>)> = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let mut names: Vec<&str> = f
+                .index
+                .defs
+                .iter()
+                .filter(|d| d.kind != DefKind::Impl && wanted.contains(d.name.as_str()))
+                .map(|d| d.name.as_str())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            for n in &names {
+                *definers.entry(n).or_default() += 1;
+            }
+            if !names.is_empty() {
+                per_file.push((i, names));
+            }
+        }
+        let n_files = self.files.len().max(1) as f64;
+        let scored = per_file
+            .into_iter()
+            .map(|(i, names)| {
+                let score: f64 = names
+                    .iter()
+                    .map(|n| (1.0 + n_files / *definers.get(n).unwrap_or(&1) as f64).ln())
+                    .sum();
+                let why = format!(
+                    "defines {}",
+                    names
+                        .iter()
+                        .take(3)
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                (i, score, why)
+            })
+            .collect();
+        finish(scored)
+    }
+
+    fn by_bm25(&self) -> Ranked {
+        // A file's score is its best chunk's (summing its next chunks favoured long files).
+        let mut best: HashMap<usize, (f64, String)> = HashMap::new();
+        for hit in self.index.search(&self.clues.query, 200) {
+            let Some(&i) = self.pos.get(hit.path.as_str()) else {
+                continue;
+            };
+            let e = best.entry(i).or_insert((0.0, String::new()));
+            if f64::from(hit.score) > e.0 {
+                *e = (f64::from(hit.score), hit.symbol.clone().unwrap_or_default());
+            }
+        }
+        finish(best.into_iter().map(|(i, (s, why))| (i, s, why)).collect())
+    }
+
+    fn by_bm25_files(&self) -> Ranked {
+        finish(
+            self.index
+                .search_files(&self.clues.query, 100)
+                .into_iter()
+                .filter_map(|(path, score)| {
+                    Some((
+                        *self.pos.get(path.as_str())?,
+                        f64::from(score),
+                        String::new(),
+                    ))
+                })
+                .collect(),
+        )
+    }
+
+    fn by_modules(&self) -> Ranked {
+        if self.clues.words.is_empty() && self.clues.scopes.is_empty() {
+            return Vec::new();
+        }
+        let words: HashSet<&str> = self.clues.words.iter().map(String::as_str).collect();
+        let scopes: HashSet<&str> = self.clues.scopes.iter().map(String::as_str).collect();
+        // Path components (lowercase, extension dropped) of each file.
+        let components = |path: &str| -> Vec<String> {
+            path.split('/')
+                .map(|c| c.split('.').next().unwrap_or(c).to_lowercase())
+                .collect()
+        };
+        // How many files sit under each component: a package root names every file.
+        let mut n_under: HashMap<String, usize> = HashMap::new();
+        for f in self.files {
+            let mut comps = components(&f.path);
+            comps.sort();
+            comps.dedup();
+            for c in comps {
+                *n_under.entry(c).or_default() += 1;
+            }
+        }
+        let n_files = self.files.len().max(1) as f64;
+        let mut scored = Vec::new();
+        for (i, f) in self.files.iter().enumerate() {
+            let comps = components(&f.path);
+            let mut score = 0.0;
+            let mut hits = Vec::new();
+            for (k, c) in comps.iter().enumerate() {
+                let scope = scopes.contains(c.as_str());
+                if !scope && !words.contains(c.as_str()) {
+                    continue;
+                }
+                let idf = (n_files / *n_under.get(c).unwrap_or(&1) as f64)
+                    .ln()
+                    .max(0.1);
+                // The file's own name counts double; a `scope:` prefix is a deliberate pointer.
+                let own = if k + 1 == comps.len() { 2.0 } else { 1.0 };
+                score += idf * own * if scope { 3.0 } else { 1.0 };
+                hits.push(c.clone());
+            }
+            if score > 0.0 {
+                scored.push((i, score, hits.join("/")));
+            }
+        }
+        finish(scored)
+    }
+
+    fn by_literals(&self) -> Ranked {
+        if self.clues.literals.is_empty() {
+            return Vec::new();
+        }
+        // Files holding every term of a literal are the only ones read.
+        let mut found: Vec<Vec<usize>> = vec![Vec::new(); self.clues.literals.len()];
+        let mut texts: HashMap<usize, Option<String>> = HashMap::new();
+        for (l, lit) in self.clues.literals.iter().enumerate() {
+            let mut terms = Vec::new();
+            tokenize::term_hashes(lit, &mut terms);
+            for (i, f) in self.files.iter().enumerate() {
+                if !terms.iter().all(|&t| !f.index.postings_of(t).is_empty()) {
+                    continue;
+                }
+                let text = texts
+                    .entry(i)
+                    .or_insert_with(|| (self.sources.text)(&f.path));
+                if text.as_deref().is_some_and(|t| t.contains(lit.as_str())) {
+                    if let Some(v) = found.get_mut(l) {
+                        v.push(i);
+                    }
+                }
+            }
+        }
+        let n_files = self.files.len().max(1) as f64;
+        let mut parts = Vec::new();
+        for (lit, in_files) in self.clues.literals.iter().zip(&found) {
+            if in_files.is_empty() {
                 continue;
             }
-            let idf = (n_files / *n_under.get(c).unwrap_or(&1) as f64).ln();
-            // The file's own name counts double.
-            score += if k + 1 == comps.len() { 2.0 * idf } else { idf };
-            hits.push(c.clone());
+            // Rare strings point somewhere; one found everywhere does not.
+            let idf = (n_files / in_files.len() as f64).ln().max(0.05);
+            let s = (lit.len() as f64).sqrt() * idf;
+            for &i in in_files {
+                parts.push((i, s, format!("contains {lit:?}")));
+            }
         }
-        if score > 0.0 {
-            scored.push((i, score, hits.join("/")));
-        }
+        collect(parts)
     }
-    finish(files, scored)
-}
 
-fn by_literals(index: &Index, files: &[Arc<FileEntry>], clues: &Clues) -> Ranked {
-    if clues.literals.is_empty() {
-        return Vec::new();
-    }
-    let mut scored = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let Ok(loaded) =
-            crate::index::walk::read_text(&index.abs_path(&f.path), index.options().max_file_size)
-        else {
-            continue;
+    fn by_commits(&self) -> Ranked {
+        let Some(history) = self.sources.history else {
+            return Vec::new();
         };
-        let found: Vec<&String> = clues
-            .literals
-            .iter()
-            .filter(|l| loaded.text.contains(l.as_str()))
-            .collect();
-        if !found.is_empty() {
-            let why = format!(
-                "contains {:?}",
-                found.first().map(|s| s.as_str()).unwrap_or("")
-            );
-            scored.push((
-                i,
-                found.iter().map(|l| l.len() as f64).sum::<f64>().sqrt(),
-                why,
-            ));
+        let mut parts = Vec::new();
+        for (k, score) in history.similar(&self.clues.query, SIMILAR_COMMITS) {
+            let Some(c) = history.commits().get(k) else {
+                continue;
+            };
+            let here: Vec<usize> = c
+                .files
+                .iter()
+                .filter_map(|p| self.pos.get(p.as_str()).copied())
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            // A commit's vote is shared by the files it changed.
+            let share = score / (here.len() as f64).sqrt();
+            let subject = c.message.lines().next().unwrap_or("");
+            for i in here {
+                parts.push((i, share, format!("like {subject:?}")));
+            }
         }
+        collect(parts)
     }
-    finish(files, scored)
+
+    fn by_prior(&self) -> Ranked {
+        let Some(history) = self.sources.history else {
+            return Vec::new();
+        };
+        finish(
+            self.files
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !is_support_path(&f.path))
+                .map(|(i, f)| {
+                    let p = history.fix_prior(&f.path, PRIOR_HALF_LIFE);
+                    (i, p, "often fixed".to_owned())
+                })
+                .collect(),
+        )
+    }
+
+    fn by_cochange(&self, seeds: &[(usize, f64)]) -> Ranked {
+        let Some(history) = self.sources.history else {
+            return Vec::new();
+        };
+        let mut parts = Vec::new();
+        for &(seed, w) in seeds {
+            let seed_path = path_of(self.files, seed);
+            for (other, share) in history.cochanged(seed_path) {
+                if let Some(&i) = self.pos.get(other.as_str()) {
+                    parts.push((i, w * share, format!("changed with {seed_path}")));
+                }
+            }
+        }
+        collect(parts)
+    }
 }
 
 /// Functions of the best files: named in the issue, best BM25 chunks, containing a literal.
-fn rank_functions(
-    index: &Index,
-    files: &[Arc<FileEntry>],
-    top: &[(usize, f64, Vec<String>)],
-    clues: &Clues,
-    issue: &str,
-    limit: usize,
-) -> Vec<FunctionCandidate> {
-    let top_paths: HashMap<&str, f64> = top
-        .iter()
-        .map(|(f, s, _)| (path_of(files, *f), *s))
-        .collect();
-    let wanted: HashSet<&str> = clues.identifiers.iter().map(String::as_str).collect();
+fn rank_functions(ctx: &Ctx<'_>, top: &Fused, limit: usize) -> Vec<FunctionCandidate> {
+    let top_paths: HashSet<&str> = top.iter().map(|(f, _, _)| path_of(ctx.files, *f)).collect();
+    let wanted: HashSet<&str> = ctx.clues.identifiers.iter().map(String::as_str).collect();
     let mut chunk_rank: HashMap<(String, u32), usize> = HashMap::new();
-    for (rank, hit) in index.search(issue, 200).into_iter().enumerate() {
-        if top_paths.contains_key(hit.path.as_str()) {
+    for (rank, hit) in ctx
+        .index
+        .search(&ctx.clues.query, 200)
+        .into_iter()
+        .enumerate()
+    {
+        if top_paths.contains(hit.path.as_str()) {
             let chunk = hit
                 .file
                 .index
@@ -546,16 +685,13 @@ fn rank_functions(
     }
     let mut out = Vec::new();
     for (f, file_score, _) in top {
-        let Some(file) = files.get(*f) else { continue };
-        let text = if clues.literals.is_empty() {
+        let Some(file) = ctx.files.get(*f) else {
+            continue;
+        };
+        let text = if ctx.clues.literals.is_empty() {
             None
         } else {
-            crate::index::walk::read_text(
-                &index.abs_path(&file.path),
-                index.options().max_file_size,
-            )
-            .ok()
-            .map(|l| l.text)
+            (ctx.sources.text)(&file.path)
         };
         for (d, def) in file.index.defs.iter().enumerate() {
             if !def.kind.is_callable() {
@@ -575,7 +711,7 @@ fn rank_functions(
                 let body = text
                     .get(def.span.start as usize..def.span.end as usize)
                     .unwrap_or("");
-                if clues.literals.iter().any(|l| body.contains(l.as_str())) {
+                if ctx.clues.literals.iter().any(|l| body.contains(l.as_str())) {
                     score += 2.0;
                     why.push("contains a quoted string of the issue".to_owned());
                 }
@@ -601,3 +737,6 @@ fn rank_functions(
     out.truncate(limit);
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::learn::eval_localize::{eval_localize, EvalOptions};
+use crate::learn::history::HISTORY_DEPTH;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -14,8 +15,8 @@ pub struct EvalArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum EvalCommand {
-    /// Localization on the repository's bug-fix commits: spot, its ablations, and plain BM25
-    /// over files, in the same run.
+    /// Localization on the repository's bug-fix commits: spot, the lexical floor, plain BM25
+    /// over files and (with `--ablation`) spot with each signal removed, in the same run.
     Localize(LocalizeEvalArgs),
     /// Two models (before and after learning) on held-out experience: loss, masked-function
     /// exact match, bug-replay localization.
@@ -33,6 +34,12 @@ pub struct LocalizeEvalArgs {
     /// At most this many bug-fix commits, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Also measure spot with each signal removed, one at a time.
+    #[arg(long)]
+    pub ablation: bool,
+    /// Past commits (the parent's ancestors) spot reads for its history signals.
+    #[arg(long, default_value_t = HISTORY_DEPTH)]
+    pub history: usize,
     /// Print the report, with every case, as JSON.
     #[arg(long)]
     pub json: bool,
@@ -50,6 +57,8 @@ fn localize(args: LocalizeEvalArgs) -> anyhow::Result<ExitCode> {
     let root = super::workspace_root(Some(&args.repo))?;
     let opts = EvalOptions {
         limit: args.limit,
+        ablation: args.ablation,
+        history_depth: args.history,
         ..EvalOptions::default()
     };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());

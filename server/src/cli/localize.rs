@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::index::{open_index, IndexFlags};
-use crate::assist::localize::{localize, LocalizeOptions};
+use crate::assist::localize::{localize_with, LocalizeOptions, Sources};
+use crate::learn::history::{read_history, HISTORY_DEPTH};
 
 #[derive(Debug, clap::Args)]
 pub struct LocalizeArgs {
@@ -21,6 +22,10 @@ pub struct LocalizeArgs {
     /// Number of functions to list.
     #[arg(long, default_value_t = 5)]
     pub functions: usize,
+    /// Past commits read for the history signals (0: none; outside a git repository there
+    /// are none either).
+    #[arg(long, default_value_t = HISTORY_DEPTH)]
+    pub history: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -50,12 +55,35 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!issue.trim().is_empty(), "the issue text is empty");
     let (index, _, _) = open_index(root, &args.common, !args.json)?;
     let started = std::time::Instant::now();
+    let history = if args.history == 0 {
+        None
+    } else {
+        match read_history(index.root(), "HEAD", args.history) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::info!("no history signals: {e}");
+                None
+            }
+        }
+    };
+    let history_elapsed = started.elapsed();
+    let started = std::time::Instant::now();
     let opts = LocalizeOptions {
         max_files: args.files,
         max_functions: args.functions,
         ..LocalizeOptions::default()
     };
-    let result = localize(&index, &issue, &opts);
+    let max_size = index.options().max_file_size;
+    let read = |path: &str| {
+        crate::index::walk::read_text(&index.abs_path(path), max_size)
+            .ok()
+            .map(|l| l.text)
+    };
+    let sources = Sources {
+        text: &read,
+        history: history.as_ref(),
+    };
+    let result = localize_with(&index, &sources, &issue, &opts);
     let elapsed = started.elapsed();
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -90,6 +118,11 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
-    tracing::info!("localized in {:.1} ms", elapsed.as_secs_f64() * 1e3);
+    tracing::info!(
+        "read {} past commits in {:.1} ms, localized in {:.1} ms",
+        history.as_ref().map_or(0, |h| h.len()),
+        history_elapsed.as_secs_f64() * 1e3,
+        elapsed.as_secs_f64() * 1e3
+    );
     Ok(ExitCode::SUCCESS)
 }

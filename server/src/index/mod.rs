@@ -504,6 +504,10 @@ impl Index {
         let Some(lang) = Lang::from_path(abs) else {
             return FileUpdate::NotIndexed;
         };
+        if self.through_symlink(abs) {
+            // Reached through a symlinked directory: possibly outside the workspace.
+            return self.remove_quiet(&rel);
+        }
         let meta = match std::fs::symlink_metadata(abs) {
             Ok(m) => m,
             Err(_) => return self.remove(&rel),
@@ -584,7 +588,9 @@ impl Index {
             return 0;
         };
         let prefix = format!("{rel}/");
-        if !abs.is_dir() {
+        let real_dir =
+            std::fs::symlink_metadata(abs).is_ok_and(|m| m.is_dir()) && !self.through_symlink(abs);
+        if !real_dir {
             let gone: Vec<String> = self
                 .files
                 .iter()
@@ -597,19 +603,69 @@ impl Index {
             }
             return gone.len();
         }
+        // A file replaced by a directory of the same name.
+        let mut changed = usize::from(self.remove(&rel) == FileUpdate::Removed);
         let (candidates, skipped) = walk::discover(abs, self.options.max_file_size);
         for (sub, reason) in skipped {
             self.skipped.insert(format!("{prefix}{sub}"), reason);
         }
-        candidates
-            .par_iter()
-            .filter(|c| {
-                matches!(
-                    self.update_from_disk(&c.abs),
-                    FileUpdate::Indexed | FileUpdate::Unchanged
-                )
-            })
-            .count()
+        // Entries under the directory that are no longer on disk.
+        let present: std::collections::HashSet<PathBuf> =
+            candidates.iter().map(|c| c.abs.clone()).collect();
+        let gone: Vec<String> = self
+            .files
+            .iter()
+            .filter(|e| e.key().starts_with(&prefix) && !self.pinned.contains_key(e.key()))
+            .filter(|e| !present.contains(&self.abs_path(e.key())))
+            .map(|e| e.key().clone())
+            .collect();
+        for r in &gone {
+            self.remove(r);
+        }
+        changed += gone.len();
+        changed
+            + candidates
+                .par_iter()
+                .filter(|c| matches!(self.update_from_disk(&c.abs), FileUpdate::Indexed))
+                .count()
+    }
+
+    /// Drops every entry inside one of `dirs` (relative paths that are no longer directories).
+    pub fn remove_under(&self, dirs: &std::collections::HashSet<String>) -> usize {
+        if dirs.is_empty() {
+            return 0;
+        }
+        let gone: Vec<String> = self
+            .files
+            .iter()
+            .map(|e| e.key().clone())
+            .filter(|k| !self.pinned.contains_key(k))
+            .filter(|k| k.match_indices('/').any(|(i, _)| dirs.contains(&k[..i])))
+            .collect();
+        for r in &gone {
+            self.remove(r);
+        }
+        gone.len()
+    }
+
+    /// Is a directory between the root and `abs` a symlink? (The walker never follows them;
+    /// single-path updates must not either.)
+    fn through_symlink(&self, abs: &Path) -> bool {
+        let Ok(rel) = abs.strip_prefix(&self.root) else {
+            return true;
+        };
+        let mut at = self.root.clone();
+        let mut parts = rel.components().peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                return false; // the path itself: read_text refuses a symlinked file
+            }
+            at.push(part);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return true;
+            }
+        }
+        false
     }
 
     fn remove(&self, rel: &str) -> FileUpdate {

@@ -95,7 +95,7 @@ fn apply(index: &Index, paths: BTreeSet<PathBuf>) -> WatchBatch {
         .par_iter()
         .filter(|p| p.starts_with(index.root()))
         .flat_map_iter(|path| -> Vec<FileUpdate> {
-            let is_dir = path.is_dir();
+            let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
             if index.is_ignored(path, is_dir) {
                 // Still drop entries that a rule change just excluded.
                 return vec![index.update_from_disk(path)];
@@ -112,7 +112,17 @@ fn apply(index: &Index, paths: BTreeSet<PathBuf>) -> WatchBatch {
             vec![index.update_from_disk(path)]
         })
         .collect();
-    let mut batch = WatchBatch::default();
+    // A file (or nothing) where a directory may have been: drop what was under it, in one pass
+    // over the index for the whole batch.
+    let not_dirs: std::collections::HashSet<String> = paths
+        .iter()
+        .filter(|p| !std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+        .filter_map(|p| index.rel_path(p))
+        .collect();
+    let mut batch = WatchBatch {
+        removed: index.remove_under(&not_dirs),
+        ..WatchBatch::default()
+    };
     for u in updates {
         match u {
             FileUpdate::Indexed => batch.indexed += 1,

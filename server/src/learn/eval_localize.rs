@@ -1,19 +1,27 @@
 //! `spot eval localize`: localization measured on a repository's own history.
 //!
-//! Each bug-fix commit is a case: the issue is its message, the gold is the non-test source
-//! files it changed (and the functions whose lines it changed), and the index is built at its
-//! parent from git's object database — the user's work tree is never touched. Consecutive
-//! cases update one in-memory index by the files that differ between their parents. Reports
-//! file Acc@1, Acc@5, Recall@5 and function Recall@5 for spot, for spot with each signal
-//! removed (the ablation), and for plain BM25 over whole files, measured in the same run.
+//! Each bug-fix commit is a case: the issue is its message (subject and body, without
+//! trailers, issue references and the pull-request number), the gold is the non-test,
+//! non-doc source files it changed that exist at its parent (and the functions whose lines it
+//! changed), the index is built at the parent from git's object database — the user's work
+//! tree is never touched — and the history given to spot is the parent's ancestors only, so
+//! nothing of the fix or later commits leaks in. Consecutive cases update one in-memory index
+//! by the files that differ between their parents. Reports file Acc@1, Acc@5, Recall@5 and
+//! function Recall@5 for spot, the lexical floor (spot's lexical signals alone), spot with
+//! each signal removed (the ablation, on request), and plain BM25 over whole files, measured
+//! in the same run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Serialize;
 
 use super::git::{GitError, Repo};
-use crate::assist::localize::{is_test_path, localize, LocalizeOptions, Signal};
+use super::history::{is_fix_message, past_commit, HISTORY_DEPTH};
+use crate::assist::localize::{
+    is_support_path, localize_with, message_text, History, LocalizeOptions, PastCommit, Signal,
+    Sources,
+};
 use crate::index::{walk, Index, IndexOptions, Lang};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +40,10 @@ pub struct EvalOptions {
     pub limit: usize,
     /// Commits touching more source files than this are refactors, not fixes.
     pub max_gold_files: usize,
+    /// Also measure spot with each signal removed.
+    pub ablation: bool,
+    /// Past commits (the parent's ancestors, newest first) given to spot.
+    pub history_depth: usize,
 }
 
 impl Default for EvalOptions {
@@ -39,6 +51,8 @@ impl Default for EvalOptions {
         Self {
             limit: 50,
             max_gold_files: 4,
+            ablation: false,
+            history_depth: HISTORY_DEPTH,
         }
     }
 }
@@ -60,6 +74,7 @@ pub struct CaseResult {
     pub gold_functions: Vec<String>,
     pub spot_files: Vec<String>,
     pub spot_functions: Vec<String>,
+    pub floor_files: Vec<String>,
     pub bm25_files: Vec<String>,
 }
 
@@ -67,47 +82,33 @@ pub struct CaseResult {
 pub struct EvalReport {
     pub repo: String,
     pub cases: Vec<CaseResult>,
-    /// (method, metrics): `spot`, `spot -SIGNAL` for each signal, `bm25 (files)`.
+    /// (method, metrics): `spot`, `floor`, `spot -SIGNAL` for each signal (with the
+    /// ablation), `bm25 (files)`.
     pub methods: Vec<(String, Metrics)>,
 }
 
-/// Does a commit message read like a bug fix?
-pub fn is_fix_message(message: &str) -> bool {
-    let lower = message.to_lowercase();
-    lower.split(|c: char| !c.is_alphanumeric()).any(|w| {
-        matches!(
-            w,
-            "fix"
-                | "fixes"
-                | "fixed"
-                | "fixing"
-                | "bug"
-                | "bugs"
-                | "bugfix"
-                | "crash"
-                | "crashes"
-                | "wrong"
-                | "broken"
-                | "incorrect"
-                | "incorrectly"
-                | "fail"
-                | "fails"
-                | "failing"
-                | "failure"
-                | "regression"
-                | "panic"
-                | "panics"
-                | "exception"
-                | "error"
-                | "errors"
-                | "mistake"
-                | "typo"
-        )
-    })
+/// A release commit (`Version 0.27.0`, `Release 1.2`, `v1.2.3`, `Bump version`): its message
+/// is a changelog, not an issue.
+pub fn is_release_message(message: &str) -> bool {
+    let subject = message.lines().next().unwrap_or("").trim().to_lowercase();
+    let mut words = subject.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let second = words.next().unwrap_or("");
+    let versionish = |w: &str| {
+        let w = w.trim_start_matches('v');
+        w.chars().next().is_some_and(|c| c.is_ascii_digit()) && w.contains('.')
+    };
+    versionish(first)
+        || (matches!(first, "version" | "release" | "releasing" | "prepare") && {
+            versionish(second) || second == "release" || second == "version"
+        })
+        || subject.starts_with("bump version")
 }
 
-fn is_source(path: &str) -> bool {
-    Lang::from_path(Path::new(path)).is_some() && !is_test_path(path)
+/// A file whose change a localizer is asked to find: source code, not tests, docs, examples
+/// or benchmarks.
+fn is_gold_source(path: &str) -> bool {
+    Lang::from_path(Path::new(path)).is_some() && !is_support_path(path)
 }
 
 struct Case {
@@ -124,42 +125,58 @@ pub fn eval_localize(
     progress: &dyn Fn(usize, usize),
 ) -> Result<EvalReport, EvalError> {
     let repo = Repo::new(root);
-    let scanned = (opts.limit * 20).max(200);
-    let cases: Vec<Case> = repo
-        .log(scanned)?
-        .into_iter()
+    // The whole history: cases come from its newest part, each case's past from all of it.
+    let log = repo.log(1_000_000)?;
+    let scanned = log.len();
+    let candidates: Vec<Case> = log
+        .iter()
         .filter(|c| c.parents.len() == 1 && is_fix_message(&c.message))
+        .filter(|c| !is_release_message(&c.message))
         .filter_map(|c| {
-            let gold: Vec<String> = c.files.iter().filter(|f| is_source(f)).cloned().collect();
+            let gold: Vec<String> = c
+                .files
+                .iter()
+                .filter(|f| is_gold_source(f))
+                .cloned()
+                .collect();
             (!gold.is_empty() && gold.len() <= opts.max_gold_files).then(|| Case {
                 parent: c.parents.first().cloned().unwrap_or_default(),
-                commit: c.id,
-                issue: c.message,
+                commit: c.id.clone(),
+                issue: message_text(&c.message),
                 gold_files: gold,
             })
         })
-        .take(opts.limit)
         .collect();
-    if cases.is_empty() {
-        return Err(EvalError::NoCases {
-            repo: root.display().to_string(),
-            scanned,
-        });
-    }
+    let past: Vec<PastCommit> = log.iter().map(past_commit).collect();
 
     let index = Index::new(root.to_path_buf(), IndexOptions::default());
+    let mut texts: HashMap<String, String> = HashMap::new();
     let mut blobs = repo.blobs()?;
     let mut at: Option<String> = None;
-    let mut methods: Vec<(String, LocalizeOptions)> =
-        vec![("spot".to_owned(), LocalizeOptions::default())];
-    for s in Signal::ALL {
-        let mut o = LocalizeOptions::default();
-        o.signals.retain(|&x| x != s);
-        methods.push((format!("spot -{}", s.as_str()), o));
+    let mut methods: Vec<(String, LocalizeOptions)> = vec![
+        ("spot".to_owned(), LocalizeOptions::default()),
+        (
+            "floor".to_owned(),
+            LocalizeOptions {
+                signals: Signal::FLOOR.to_vec(),
+                ..LocalizeOptions::default()
+            },
+        ),
+    ];
+    if opts.ablation {
+        for s in Signal::ALL {
+            let mut o = LocalizeOptions::default();
+            o.signals.retain(|&x| x != s);
+            methods.push((format!("spot -{}", s.as_str()), o));
+        }
     }
     let mut sums = vec![Sums::default(); methods.len() + 1];
     let mut results = Vec::new();
-    for (k, case) in cases.iter().enumerate() {
+    let total = candidates.len().min(opts.limit);
+    for case in candidates {
+        if results.len() >= opts.limit {
+            break;
+        }
         // Move the index to the case's parent.
         let changed: Vec<(String, bool)> = match &at {
             None => repo
@@ -181,18 +198,47 @@ pub fn eval_localize(
             match text.map(walk::decode) {
                 Some(Ok((text, _))) => {
                     index.set_text(&path, &text);
+                    texts.insert(path, text);
                 }
                 _ => {
                     index.remove_path(&path);
+                    texts.remove(&path);
                 }
             }
         }
         at = Some(case.parent.clone());
+        // Files the fix created cannot be pointed at.
+        let gold_files: Vec<String> = case
+            .gold_files
+            .iter()
+            .filter(|p| index.file(p).is_some())
+            .cloned()
+            .collect();
+        if gold_files.is_empty() {
+            continue;
+        }
+        let case = Case { gold_files, ..case };
 
-        let gold_functions = gold_functions(&repo, &index, case)?;
-        let mut spot_result = None;
+        // The past as the parent knew it: its ancestors, newest first.
+        let ancestors: HashSet<String> = repo.rev_list(&case.parent)?.into_iter().collect();
+        let history = History::new(
+            log.iter()
+                .zip(&past)
+                .filter(|(c, _)| ancestors.contains(&c.id))
+                .map(|(_, p)| p.clone())
+                .take(opts.history_depth)
+                .collect(),
+        );
+        let read = |path: &str| texts.get(path).cloned();
+        let sources = Sources {
+            text: &read,
+            history: Some(&history),
+        };
+
+        let gold_functions = gold_functions(&repo, &index, &case)?;
+        let mut ranked_by_method: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         for (m, (_, o)) in methods.iter().enumerate() {
-            let r = localize(&index, &case.issue, o);
+            let r = localize_with(&index, &sources, &case.issue, o);
             let files: Vec<String> = r.files.iter().map(|f| f.path.clone()).collect();
             let functions: Vec<String> = r
                 .functions
@@ -206,8 +252,8 @@ pub fn eval_localize(
                     Some((&gold_functions, &functions)),
                 );
             }
-            if m == 0 {
-                spot_result = Some((files, functions));
+            if m < 2 {
+                ranked_by_method.push((files, functions));
             }
         }
         let bm25: Vec<String> = index
@@ -218,7 +264,9 @@ pub fn eval_localize(
         if let Some(s) = sums.last_mut() {
             s.add(&case.gold_files, &bm25, None);
         }
-        let (spot_files, spot_functions) = spot_result.unwrap_or_default();
+        let mut ranked = ranked_by_method.into_iter();
+        let (spot_files, spot_functions) = ranked.next().unwrap_or_default();
+        let (floor_files, _) = ranked.next().unwrap_or_default();
         results.push(CaseResult {
             commit: case.commit.clone(),
             subject: case.issue.lines().next().unwrap_or("").to_owned(),
@@ -226,9 +274,16 @@ pub fn eval_localize(
             gold_functions,
             spot_files: spot_files.into_iter().take(5).collect(),
             spot_functions: spot_functions.into_iter().take(5).collect(),
+            floor_files: floor_files.into_iter().take(5).collect(),
             bm25_files: bm25,
         });
-        progress(k + 1, cases.len());
+        progress(results.len(), total);
+    }
+    if results.is_empty() {
+        return Err(EvalError::NoCases {
+            repo: root.display().to_string(),
+            scanned,
+        });
     }
     let mut names: Vec<String> = methods.into_iter().map(|(n, _)| n).collect();
     names.push("bm25 (files)".to_owned());

@@ -15,8 +15,8 @@ use crate::assist::localize::is_test_path;
 use crate::assist::patch::{issue_to_patch, PatchError, PatchOptions, Workspace};
 use crate::cancel::CancelToken;
 use crate::index::Lang;
-use crate::learn::eval_localize::is_fix_message;
 use crate::learn::git::{GitError, Repo};
+use crate::learn::history::is_fix_message;
 use crate::learn::snapshot::Snapshot;
 use crate::model::{Model, ModelError};
 

@@ -27,8 +27,8 @@ use crate::assist::localize::{is_test_path, localize, LocalizeOptions};
 use crate::assist::patch::PatchOptions;
 use crate::assist::prompt::{self, Snippet};
 use crate::index::{DefKind, FileEntry, Index, Lang};
-use crate::learn::eval_localize::is_fix_message;
 use crate::learn::git::{GitError, Repo};
+use crate::learn::history::is_fix_message;
 use crate::learn::snapshot::{materialize, Snapshot};
 use crate::model::ChatMessage;
 

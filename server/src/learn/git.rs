@@ -76,14 +76,21 @@ impl Repo {
 
     /// Non-merge commits reachable from HEAD, newest first, at most `limit`.
     pub fn log(&self, limit: usize) -> Result<Vec<Commit>, GitError> {
+        self.log_from("HEAD", limit)
+    }
+
+    /// Non-merge commits reachable from `rev`, newest first, at most `limit`.
+    pub fn log_from(&self, rev: &str, limit: usize) -> Result<Vec<Commit>, GitError> {
         let n = format!("-n{limit}");
         let out = self.git(&[
             "log",
             "--no-merges",
+            "--no-renames",
             &n,
             "--format=%x1e%H%x1f%P%x1f%B%x1f",
             "--name-only",
-            "HEAD",
+            rev,
+            "--",
         ])?;
         let mut commits = Vec::new();
         for record in out.split('\u{1e}').filter(|r| !r.trim().is_empty()) {
@@ -116,6 +123,17 @@ impl Repo {
         };
         let out = self.git(&["rev-list", "--count", &range])?;
         Ok(out.trim().parse().unwrap_or(0))
+    }
+
+    /// Ids of the commits reachable from `rev` (itself included), newest first.
+    pub fn rev_list(&self, rev: &str) -> Result<Vec<String>, GitError> {
+        let out = self.git(&["rev-list", rev, "--"])?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// Is `root` inside a git repository (work tree or bare)?
+    pub fn is_repository(&self) -> bool {
+        self.git(&["rev-parse", "--git-dir"]).is_ok()
     }
 
     /// Paths of the files in the tree of `commit`.

@@ -4,6 +4,7 @@
 //!
 //! - `git`: the git CLI (log, trees, blobs);
 //! - `snapshot`: an index at any commit, from the object database;
+//! - `history`: the fix-message test and a revision's past commits (for localization);
 //! - `eval_localize`: localization measured on the repository's own fix commits;
 //! - `experience`: the four units of repository experience as chat JSONL;
 //! - `eval_patch`: issue-to-patch replayed on the repository's fix commits;
@@ -16,6 +17,7 @@ pub mod eval_model;
 pub mod eval_patch;
 pub mod experience;
 pub mod git;
+pub mod history;
 pub mod job;
 pub mod snapshot;
 pub mod store;

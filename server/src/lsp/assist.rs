@@ -49,6 +49,8 @@ pub const COMMANDS: &[&str] = &[
 const REQUEST_FAILED: i64 = -32803;
 /// JSON-RPC `RequestCancelled`.
 const REQUEST_CANCELLED: i64 = -32800;
+/// How long a document's text must stay unchanged before it is parsed for diagnostics.
+const DIAGNOSTICS_DELAY: std::time::Duration = std::time::Duration::from_millis(150);
 /// Most syntax errors reported per document.
 const MAX_DIAGNOSTICS: usize = 20;
 
@@ -878,25 +880,43 @@ impl Backend {
         Ok(action)
     }
 
-    /// Publishes the syntax errors tree-sitter finds in an open document.
-    pub(super) async fn publish_syntax_errors(&self, uri: &Uri) {
-        let Some(doc) = self.state.docs.get(uri) else {
-            return;
-        };
-        let Some(lang) = from_proto::path(uri).and_then(|p| Lang::from_path(&p)) else {
-            return;
-        };
-        let text = Arc::clone(&doc.text);
-        let li = Arc::clone(&doc.line_index);
-        let diagnostics = tokio::task::spawn_blocking(move || syntax_diagnostics(lang, &text, &li))
-            .await
-            .unwrap_or_default();
-        if self.state.docs.version(uri) != Some(doc.version) {
-            return; // a newer change publishes its own
-        }
-        self.client
-            .publish_diagnostics(uri.clone(), diagnostics, Some(doc.version))
-            .await;
+    /// Publishes the syntax errors tree-sitter finds in an open document, once its text has
+    /// been still for a moment (a burst of changes parses once), in the background.
+    pub(super) fn publish_syntax_errors(&self, uri: &Uri) {
+        let backend = self.clone();
+        let uri = uri.clone();
+        tokio::spawn(async move {
+            let Some(version) = backend.state.docs.version(&uri) else {
+                return;
+            };
+            tokio::time::sleep(DIAGNOSTICS_DELAY).await;
+            let Some(doc) = backend.state.docs.get(&uri) else {
+                return;
+            };
+            if doc.version != version {
+                return; // a newer change publishes its own
+            }
+            let Some(lang) = from_proto::path(&uri).and_then(|p| Lang::from_path(&p)) else {
+                return;
+            };
+            let max = backend.state.settings.read().max_file_size;
+            let diagnostics = if doc.text.len() as u64 > max {
+                Vec::new() // not indexed, not parsed
+            } else {
+                let text = Arc::clone(&doc.text);
+                let li = Arc::clone(&doc.line_index);
+                tokio::task::spawn_blocking(move || syntax_diagnostics(lang, &text, &li))
+                    .await
+                    .unwrap_or_default()
+            };
+            if backend.state.docs.version(&uri) != Some(doc.version) {
+                return;
+            }
+            backend
+                .client
+                .publish_diagnostics(uri, diagnostics, Some(doc.version))
+                .await;
+        });
     }
 }
 

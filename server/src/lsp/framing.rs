@@ -31,12 +31,15 @@ use tower_lsp_server::{ClientSocket, LanguageServer, LspService, Server};
 
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
 /// What resync scans for, compared case-insensitively.
 const CONTENT_LENGTH: &[u8] = b"content-length:";
 const LOG_EXCERPT_BYTES: usize = 200;
 const READ_CHUNK: usize = 8 * 1024;
 const PIPE_BYTES: usize = 64 * 1024;
 const REPLY_QUEUE: usize = 64;
+/// Requests the framework runs at once.
+const CONCURRENCY: usize = 64;
 
 /// Size limits on one incoming frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +80,10 @@ pub async fn serve<I, O, S>(
     // input pump is dropped even if the client keeps stdin open. Dropping it closes the reply
     // channel, which lets the output pump finish.
     let session = async move {
-        let server = Server::new(framework_in, framework_out, socket).serve(service);
+        // Long model requests must not take the slots index requests need (the default is 4).
+        let server = Server::new(framework_in, framework_out, socket)
+            .concurrency_level(CONCURRENCY)
+            .serve(service);
         let input = InputPump::new(input, pump_to_framework, reply_tx, limits).run();
         tokio::pin!(server, input);
         tokio::select! {
@@ -129,6 +135,14 @@ impl Rejection {
             code: INVALID_REQUEST,
             id,
             message: format!("Invalid request: {reason}"),
+        }
+    }
+
+    fn method_not_found(id: Value, method: &str) -> Self {
+        Self {
+            code: METHOD_NOT_FOUND,
+            id,
+            message: format!("Method not found: {method}"),
         }
     }
 
@@ -483,9 +497,14 @@ fn check_message(body: &[u8]) -> Result<(), Rejection> {
         Some(Value::String(_)) if is_response => {
             return Err(invalid("`method` together with `result` or `error`"));
         }
-        Some(Value::String(_)) => {
+        Some(Value::String(method)) => {
             if id.is_some_and(|id| !is_valid_id(id)) {
                 return Err(invalid("`id` must be an integer or a string"));
+            }
+            // The framework silently drops `$/` requests it does not know; spot has none, and a
+            // request must be answered.
+            if id.is_some() && method.starts_with("$/") {
+                return Err(Rejection::method_not_found(echo_id.clone(), method));
             }
         }
         Some(_) => return Err(invalid("`method` must be a string")),

@@ -26,6 +26,8 @@ use crate::line_index::LineIndex;
 
 /// How often a changed index is written back to the cache.
 const SAVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long the server waits for `initialized` before it starts indexing without it.
+const INITIALIZED_GRACE: Duration = Duration::from_secs(2);
 /// Results returned for workspace/symbol.
 const SYMBOL_LIMIT: usize = 128;
 
@@ -46,6 +48,10 @@ pub(super) struct State {
     pub(super) progress_supported: AtomicBool,
     pub(super) assist: AssistState,
     pub(super) learn: LearnState,
+    /// Set when `initialize` has finished (the index is stored); `initialized` waits for it.
+    init_done: tokio::sync::watch::Sender<bool>,
+    /// The initial build was started (by `initialized`, or without it after a grace period).
+    serving: AtomicBool,
     /// Serializes buffer re-indexing so an older text never overwrites a newer one.
     reindex: Mutex<()>,
     watcher: Mutex<Option<index::watch::Watcher>>,
@@ -67,6 +73,8 @@ impl Backend {
                 progress_supported: AtomicBool::new(false),
                 assist: AssistState::default(),
                 learn: LearnState::default(),
+                init_done: tokio::sync::watch::Sender::new(false),
+                serving: AtomicBool::new(false),
                 reindex: Mutex::new(()),
                 watcher: Mutex::new(None),
                 shutdown: CancelToken::new(),
@@ -113,6 +121,18 @@ impl Backend {
             return; // a newer change will index its own text
         }
         tokio::task::block_in_place(|| index.update_from_buffer(&path, &doc.text));
+    }
+
+    /// Starts the initial build, the watcher and the learning triggers, once.
+    fn start_serving(&self) {
+        if self.state.serving.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(index) = self.index() {
+            let this = self.clone();
+            tokio::spawn(async move { this.initial_build(index).await });
+            self.start_learning_triggers();
+        }
     }
 
     async fn show_warnings(&self, warnings: Vec<String>) {
@@ -306,6 +326,16 @@ impl LanguageServer for Backend {
             tracing::warn!("no workspace folder: serving open files only");
         }
         *self.state.settings.write() = settings;
+        self.state.init_done.send_replace(true);
+        // An `initialized` sent before this reply may have been dropped by the framework: start
+        // anyway after a grace period.
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(INITIALIZED_GRACE).await;
+            if !this.state.shutdown.is_cancelled() {
+                this.start_serving();
+            }
+        });
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Options(
@@ -348,16 +378,12 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        // A client may send `initialized` before it has read the `initialize` reply.
+        let mut done = self.state.init_done.subscribe();
+        let _ = done.wait_for(|d| *d).await;
         let warnings = std::mem::take(&mut *self.state.init_warnings.lock());
         self.show_warnings(warnings).await;
-        if let Some(index) = self.index() {
-            let this = Backend {
-                client: self.client.clone(),
-                state: Arc::clone(&self.state),
-            };
-            tokio::spawn(async move { this.initial_build(index).await });
-            self.start_learning_triggers();
-        }
+        self.start_serving();
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -376,7 +402,7 @@ impl LanguageServer for Backend {
         self.state.learn.touch();
         let opened = self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
         self.reindex_buffer(&doc.uri, &opened);
-        self.publish_syntax_errors(&doc.uri).await;
+        self.publish_syntax_errors(&doc.uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -389,7 +415,7 @@ impl LanguageServer for Backend {
         {
             Ok(doc) => {
                 self.reindex_buffer(&uri, &doc);
-                self.publish_syntax_errors(&uri).await;
+                self.publish_syntax_errors(&uri);
             }
             Err(err) => tracing::warn!("didChange {}: {err}", uri.as_str()),
         }

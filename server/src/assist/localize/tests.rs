@@ -1,0 +1,202 @@
+//! Data-driven tests of localization: a fixture of `//- /path` files (and `//- commit`
+//! entries for the history, newest first) plus an issue in, the ranked files with their
+//! reasons out (`UPDATE_EXPECT=1` refreshes the expectations).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use expect_test::{expect, Expect};
+
+use super::*;
+use crate::index::IndexOptions;
+
+/// `//- /path` starts a file; `//- commit fix: a/b.py c.py` starts a past commit (its files
+/// after the colon-free `fix`/`other` tag, then its message lines).
+fn check(fixture: &str, issue: &str, signals: &[Signal], expect: Expect) {
+    let index = Index::new(PathBuf::from("/fixture"), IndexOptions::default());
+    let mut texts: HashMap<String, String> = HashMap::new();
+    let mut commits: Vec<PastCommit> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in fixture.lines() {
+        if let Some(rest) = line.strip_prefix("//- commit ") {
+            let mut words = rest.split_whitespace();
+            let fix = words.next() == Some("fix");
+            commits.push(PastCommit {
+                message: String::new(),
+                files: words.map(str::to_owned).collect(),
+                fix,
+            });
+            current = None;
+        } else if let Some(path) = line.strip_prefix("//- /") {
+            texts.insert(path.trim().to_owned(), String::new());
+            current = Some(path.trim().to_owned());
+        } else if let Some(path) = &current {
+            if let Some(text) = texts.get_mut(path) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        } else if let Some(c) = commits.last_mut() {
+            c.message.push_str(line);
+            c.message.push('\n');
+        }
+    }
+    for (path, text) in &texts {
+        index.set_text(path, text);
+    }
+    let history = History::new(commits);
+    let read = |path: &str| texts.get(path).cloned();
+    let sources = Sources {
+        text: &read,
+        history: (!history.is_empty()).then_some(&history),
+    };
+    let opts = LocalizeOptions {
+        max_files: 4,
+        max_functions: 3,
+        signals: signals.to_vec(),
+    };
+    let result = localize_with(&index, &sources, issue, &opts);
+    let mut out = String::new();
+    for f in &result.files {
+        out.push_str(&format!("{}  {}\n", f.path, f.reason));
+    }
+    for f in &result.functions {
+        out.push_str(&format!("fn {}::{}  {}\n", f.path, f.name, f.reason));
+    }
+    expect.assert_eq(&out);
+}
+
+const SHOP: &str = r#"
+//- /shop/pricing.py
+def bulk_discount_percent(quantity):
+    """Discount tier for an order of `quantity` units."""
+    if quantity > 10:
+        return 5
+    return 0
+
+//- /shop/order.py
+from shop.pricing import bulk_discount_percent
+
+def order_total(price, quantity):
+    return price * quantity * (100 - bulk_discount_percent(quantity)) / 100
+
+//- /shop/errors.py
+class QuoteError(Exception):
+    def __init__(self):
+        super().__init__("quantity must be positive")
+
+//- /tests/test_pricing.py
+from shop.pricing import bulk_discount_percent
+
+def test_bulk_discount_percent():
+    assert bulk_discount_percent(10) == 5
+
+//- /docs/conf.py
+project = "shop: discount pricing for orders"
+"#;
+
+#[test]
+fn lexical_signals_and_support_files_last() {
+    check(
+        SHOP,
+        "Bulk discount not applied at exactly 10 units: `bulk_discount_percent(10)` is 0",
+        &Signal::ALL,
+        expect![[r#"
+            shop/pricing.py  symbols #1 (defines `bulk_discount_percent`), bm25 #1 (bulk_discount_percent), bm25-files #1
+            shop/order.py  bm25 #2, bm25-files #2
+            tests/test_pricing.py  bm25 #3 (test_bulk_discount_percent), bm25-files #3
+            docs/conf.py  bm25 #4, bm25-files #4
+            fn shop/pricing.py::bulk_discount_percent  named in the issue, bm25 #1
+            fn tests/test_pricing.py::test_bulk_discount_percent  bm25 #3
+            fn shop/order.py::order_total  bm25 #4
+        "#]],
+    );
+}
+
+#[test]
+fn literals_are_found_in_the_given_texts() {
+    check(
+        SHOP,
+        r#"Ordering -1 units fails with "quantity must be positive" instead of a quote"#,
+        &[Signal::Literals],
+        expect![[r#"
+            shop/errors.py  literals #1 (contains "quantity must be positive")
+            fn shop/errors.py::QuoteError.__init__  bm25 #2, contains a quoted string of the issue
+        "#]],
+    );
+}
+
+#[test]
+fn history_signals() {
+    let fixture = format!(
+        "{SHOP}
+//- commit fix shop/order.py shop/pricing.py
+Fix rounding of order totals
+//- commit other shop/errors.py
+Add QuoteError
+//- commit fix shop/order.py
+Fix totals of empty orders
+"
+    );
+    // Past commits like the issue point at the files they changed.
+    check(
+        &fixture,
+        "order totals are rounded wrong",
+        &[Signal::Commits],
+        expect![[r#"
+            shop/order.py  commits #1 (like "Fix rounding of order totals")
+            shop/pricing.py  commits #2 (like "Fix rounding of order totals")
+            fn shop/order.py::order_total  bm25 #1
+            fn shop/pricing.py::bulk_discount_percent  bm25 #3
+        "#]],
+    );
+    // The prior ranks files by past fixes, whatever the issue says.
+    check(
+        &fixture,
+        "typo",
+        &[Signal::Prior],
+        expect![[r#"
+        shop/order.py  prior #1 (often fixed)
+        shop/pricing.py  prior #2 (often fixed)
+    "#]],
+    );
+    // Co-change brings in the files changed together with the best ones.
+    check(
+        &fixture,
+        "order_total",
+        &[Signal::Symbols, Signal::CoChange],
+        expect![[r#"
+            shop/order.py  symbols #1 (defines `order_total`)
+            shop/pricing.py  cochange #1 (changed with shop/order.py)
+            fn shop/order.py::order_total  named in the issue, bm25 #1
+            fn shop/pricing.py::bulk_discount_percent  bm25 #3
+        "#]],
+    );
+}
+
+#[test]
+fn equal_scores_share_their_rank() {
+    let ranked: Ranked = vec![
+        (0, 3.0, String::new()),
+        (1, 3.0, String::new()),
+        (2, 3.0, String::new()),
+        (3, 1.0, String::new()),
+    ];
+    assert_eq!(tied_ranks(&ranked), vec![1.0, 1.0, 1.0, 3.0]);
+}
+
+#[test]
+fn support_paths() {
+    for (path, support) in [
+        ("src/lib.rs", false),
+        ("doc/md_docs.go", false),
+        ("crates/core/flags/doc/man.rs", false),
+        ("docs/conf.py", true),
+        ("crates/ignore/examples/walk.rs", true),
+        ("typing-examples/baseline.py", true),
+        ("benches/parse.rs", true),
+        ("tests/test.rs", true),
+        ("command_test.go", true),
+    ] {
+        assert_eq!(is_support_path(path), support, "{path}");
+    }
+}

@@ -1,0 +1,62 @@
+//! The repository's past commits as localization reads them: which commits are fixes, and
+//! the [`History`] of a revision (its newest non-merge commits, messages cleaned).
+
+use std::path::Path;
+
+use super::git::{Commit, GitError, Repo};
+use crate::assist::localize::{message_text, History, PastCommit};
+
+/// How many past commits spot reads by default (`spot localize`, `spot eval localize`).
+pub const HISTORY_DEPTH: usize = 2000;
+
+/// Does a commit message read like a bug fix?
+pub fn is_fix_message(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    lower.split(|c: char| !c.is_alphanumeric()).any(|w| {
+        matches!(
+            w,
+            "fix"
+                | "fixes"
+                | "fixed"
+                | "fixing"
+                | "bug"
+                | "bugs"
+                | "bugfix"
+                | "crash"
+                | "crashes"
+                | "wrong"
+                | "broken"
+                | "incorrect"
+                | "incorrectly"
+                | "fail"
+                | "fails"
+                | "failing"
+                | "failure"
+                | "regression"
+                | "panic"
+                | "panics"
+                | "exception"
+                | "error"
+                | "errors"
+                | "mistake"
+                | "typo"
+        )
+    })
+}
+
+/// A commit as history: its cleaned message and the files it changed.
+pub fn past_commit(c: &Commit) -> PastCommit {
+    PastCommit {
+        message: message_text(&c.message),
+        files: c.files.clone(),
+        fix: is_fix_message(&c.message),
+    }
+}
+
+/// The newest `depth` non-merge commits reachable from `rev` in the repository at `root`.
+pub fn read_history(root: &Path, rev: &str, depth: usize) -> Result<History, GitError> {
+    let repo = Repo::new(root);
+    Ok(History::new(
+        repo.log_from(rev, depth)?.iter().map(past_commit).collect(),
+    ))
+}
