@@ -23,5 +23,8 @@ cargo test --workspace --locked
 echo "== fixtures: repository builder"
 python3 -m unittest fixtures/repos/test_make_repos.py
 
+echo "== Neovim plugin in the real Neovim (headless; the expert fixture model)"
+SPOT_BIN="$PWD/target/debug/spot" bash editors/nvim/test/run.sh
+
 echo "== trainer (Python)"
 uv run --quiet --project trainer --frozen python -m pytest -q trainer/tests

@@ -91,6 +91,7 @@ if [ "$SPOT_TEST_MODEL" = "$repo/fixtures/models/expert" ]; then
   ws="$tmp/repos/py-inventory"
   cp "$ws/$target" "$tmp/expected"
   git -C "$ws" show "$fix" -- "$target" | git -C "$ws" apply -R
+  git -C "$ws" -c user.name=spot -c user.email=spot@localhost commit -qam "Re-inject the bug fixed by ${fix:0:12}"
   git -C "$ws" log -1 --format=%B "$fix" > "$tmp/issue.txt"
   issue="$tmp/issue.txt"
   expected="$tmp/expected"
