@@ -6,13 +6,16 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use ort::session::{Session, SessionInputValue};
+use ort::session::{RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
 
 use super::sample::Sampler;
 use super::session::GraphIo;
 use super::{GenerateParams, Generation, Model, ModelError, Score, StopReason, Timings};
 use crate::cancel::CancelToken;
+
+/// How often a prefill in progress checks for cancellation.
+const PREFILL_CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// How long a waiting request sleeps between checks of its cancel token.
 const QUEUE_POLL: Duration = Duration::from_millis(20);
@@ -94,7 +97,7 @@ pub(super) fn score_ids(
     };
     let io = &model.io;
     let mut state = DecodeState::new(io, &session, prompt_ids, context)?;
-    state.step(&mut session, io, 0)?;
+    state.prefill(&mut session, io, cancel)?;
     let mut score = Score::default();
     for (k, &id) in target_ids.iter().enumerate() {
         cancel.check()?;
@@ -179,7 +182,7 @@ fn run_loop(
     }
 
     let prefill = Instant::now();
-    state.step(&mut session, io, 0)?;
+    state.prefill(&mut session, io, cancel)?;
     timings.prefill = prefill.elapsed();
     let mut decode_start = Instant::now();
     for step in 0..max_new {
@@ -275,9 +278,52 @@ impl DecodeState {
         self.positions.push(self.n_past as i64);
     }
 
+    /// The first step, over the whole prompt: it can take seconds, so a cancellation stops the
+    /// graph run itself (ONNX Runtime's terminate flag, set by a watcher thread).
+    fn prefill(
+        &mut self,
+        session: &mut Session,
+        io: &GraphIo,
+        cancel: &CancelToken,
+    ) -> Result<(), ModelError> {
+        let options = RunOptions::new().map_err(|e| ModelError::Inference {
+            step: 0,
+            message: e.to_string(),
+        })?;
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    if cancel.is_cancelled() {
+                        let _ = options.terminate();
+                        return;
+                    }
+                    std::thread::sleep(PREFILL_CANCEL_POLL);
+                }
+            });
+            let result = self.run(session, io, 0, Some(&options));
+            done.store(true, std::sync::atomic::Ordering::Release);
+            result
+        });
+        match result {
+            Err(_) if cancel.is_cancelled() => Err(ModelError::Cancelled),
+            other => other,
+        }
+    }
+
     /// Runs the graph on `ids`; leaves the last position's logits in `self.logits` and the new
     /// cache in `self.past`.
     fn step(&mut self, session: &mut Session, io: &GraphIo, step: usize) -> Result<(), ModelError> {
+        self.run(session, io, step, None)
+    }
+
+    fn run(
+        &mut self,
+        session: &mut Session,
+        io: &GraphIo,
+        step: usize,
+        options: Option<&RunOptions>,
+    ) -> Result<(), ModelError> {
         let fail = |message: String| ModelError::Inference { step, message };
         let ort_fail = |e: ort::Error| fail(e.to_string());
         let total = self.n_past + self.ids.len();
@@ -318,7 +364,11 @@ impl DecodeState {
         }
         drop(past);
 
-        let mut outputs = session.run(inputs).map_err(ort_fail)?;
+        let mut outputs = match options {
+            Some(options) => session.run_with_options(inputs, options),
+            None => session.run(inputs),
+        }
+        .map_err(ort_fail)?;
         let logits = outputs
             .get(&io.logits)
             .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
