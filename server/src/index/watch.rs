@@ -50,6 +50,9 @@ pub fn watch(
         Ok(events) => {
             let paths: BTreeSet<PathBuf> = events
                 .into_iter()
+                // Opening or reading a file changes nothing; applying those events (spot's own
+                // reads included) would re-index forever.
+                .filter(|e| !matches!(e.event.kind, notify::EventKind::Access(_)))
                 .flat_map(|e| e.event.paths.into_iter())
                 .collect();
             let batch = apply(&index, paths);

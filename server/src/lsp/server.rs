@@ -142,9 +142,11 @@ impl Backend {
         }
     }
 
-    /// The first build: loads nothing new (the cache was read in `initialize`), refreshes the
-    /// index against the disk with progress, saves it, then starts the watcher.
+    /// The first build: starts the watcher, then refreshes the index (the cache was read in
+    /// `initialize`) against the disk with progress, and saves it.
     async fn initial_build(&self, index: Arc<Index>) {
+        // Watch first: a change made while the build runs (or right after it) is never missed.
+        self.start_watcher(Arc::clone(&index));
         let progress = if self.state.progress_supported.load(Ordering::Relaxed) {
             let token = NumberOrString::String("spot/indexing".to_owned());
             match self.client.create_work_done_progress(token.clone()).await {
@@ -214,7 +216,6 @@ impl Backend {
         if index.needs_save() {
             self.save_cache(&index).await;
         }
-        self.start_watcher(index);
     }
 
     async fn save_cache(&self, index: &Arc<Index>) {

@@ -1,0 +1,453 @@
+// End-to-end test of the spot extension in a real VS Code (code-server) driven through headless
+// Chromium with playwright-core. run.sh starts code-server and sets the environment; this file
+// only drives the page and checks files on disk.
+//
+// Environment (all set by run.sh):
+//   SPOT_E2E_URL        code-server URL with ?folder=<py-inventory>
+//   SPOT_E2E_WORKSPACE  the py-inventory checkout opened in it
+//   SPOT_E2E_ORIGINAL   a pristine copy of py-inventory (expected texts are computed from it)
+//   SPOT_E2E_ISSUE      fixtures/repos/py-inventory.issue.md
+//   SPOT_E2E_ARTIFACTS  screenshots and logs go here
+//   SPOT_E2E_MODEL      the model dir, or "none" (then the model cases expect the server's error)
+//   SPOT_VSCODE_TEST_LOG the extension's JSON-lines result log (its test hook)
+//   PLAYWRIGHT, CHROMIUM
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(process.env.PLAYWRIGHT);
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run test/run.sh)`);
+  return v;
+};
+const URL = env('SPOT_E2E_URL');
+const WS = env('SPOT_E2E_WORKSPACE');
+const ORIGINAL = env('SPOT_E2E_ORIGINAL');
+const ISSUE = fs.readFileSync(env('SPOT_E2E_ISSUE'), 'utf8');
+// `input`: typed into the input box (newlines collapse); `selection`: opened in an editor,
+// selected, then Fix Issue takes the selection whole.
+const ISSUE_MODE = process.env.SPOT_E2E_ISSUE_MODE || 'input';
+// With a scenario model: the file the real fix changed, and its text after the fix.
+const EXPECT_FILE = process.env.SPOT_E2E_EXPECT_FILE || '';
+const EXPECT_TEXT = process.env.SPOT_E2E_EXPECT_TEXT ? fs.readFileSync(process.env.SPOT_E2E_EXPECT_TEXT, 'utf8') : null;
+const ART = env('SPOT_E2E_ARTIFACTS');
+const MODEL = env('SPOT_E2E_MODEL');
+const LOG = env('SPOT_VSCODE_TEST_LOG');
+const WITH_MODEL = MODEL !== 'none';
+// Per-case limits. The default model takes 30-100 s per answer on 2 busy cores, and the server
+// tries up to 3 answers before it gives up.
+const PATCH_TIMEOUT = Number(process.env.SPOT_E2E_PATCH_TIMEOUT_S ?? 420) * 1000;
+const HARD_TIMEOUT = Number(process.env.SPOT_E2E_TIMEOUT_S ?? 900) * 1000;
+
+const started = Date.now();
+const since = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+const log = (...a) => console.log(`[${since()}]`, ...a);
+const results = [];
+let shot = 0;
+let page;
+
+setTimeout(() => {
+  console.error(`e2e: hard timeout (${HARD_TIMEOUT / 1000}s) reached`);
+  summary('hard timeout');
+  process.exit(2);
+}, HARD_TIMEOUT).unref();
+
+async function screenshot(name) {
+  const file = path.join(ART, `${String(++shot).padStart(2, '0')}-${name}.png`);
+  try {
+    await page.screenshot({ path: file });
+    log(`screenshot ${path.basename(file)}`);
+  } catch (e) {
+    log(`screenshot ${name} failed: ${e.message}`);
+  }
+  return file;
+}
+
+// SPOT_E2E_CASES=1,4 runs only those cases (for working on the test itself).
+const ONLY = process.env.SPOT_E2E_CASES ? process.env.SPOT_E2E_CASES.split(',').map((c) => c.trim()) : null;
+
+async function runCase(name, fn) {
+  if (ONLY && !ONLY.includes(name.split(' ')[0])) {
+    results.push({ name, status: 'SKIP', note: 'not in SPOT_E2E_CASES', s: 0 });
+    return;
+  }
+  const t0 = Date.now();
+  log(`== ${name}`);
+  try {
+    const note = await fn();
+    results.push({ name, status: 'PASS', note: note ?? '', s: (Date.now() - t0) / 1000 });
+    log(`PASS ${name}${note ? ` — ${note}` : ''}`);
+  } catch (e) {
+    results.push({ name, status: 'FAIL', note: e.message.split('\n')[0], s: (Date.now() - t0) / 1000 });
+    log(`FAIL ${name}: ${e.stack ?? e.message}`);
+    await screenshot(`failed-${name.replace(/\W+/g, '-').toLowerCase()}`);
+    await dismiss();
+  }
+}
+
+function summary(extra) {
+  console.log('\n== VS Code extension e2e summary');
+  for (const r of results) {
+    console.log(`${r.status.padEnd(4)} ${r.name} (${r.s.toFixed(1)}s)${r.note ? ` — ${r.note}` : ''}`);
+  }
+  const passed = results.filter((r) => r.status === 'PASS').length;
+  const failed = results.filter((r) => r.status === 'FAIL').length;
+  const skipped = results.filter((r) => r.status === 'SKIP').length;
+  if (!WITH_MODEL) console.log('SPOT_TEST_MODEL=none: the model was not run; the model cases checked the no-model errors.');
+  if (extra) console.log(`aborted: ${extra}`);
+  console.log(`artifacts: ${ART}`);
+  console.log(`${passed} passed, ${failed + (extra ? 1 : 0)} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  return failed === 0 && !extra;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The extension's result log (SPOT_VSCODE_TEST_LOG)
+
+function events() {
+  if (!fs.existsSync(LOG)) return [];
+  return fs
+    .readFileSync(LOG, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+async function waitEvent(pred, timeout, what) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const e = events().find(pred);
+    if (e) return e;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout / 1000}s waiting for ${what}`);
+    await page.waitForTimeout(500);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workbench helpers
+
+async function dismiss() {
+  try {
+    for (let i = 0; i < 2; i++) await page.keyboard.press('Escape');
+  } catch {
+    /* the page may be gone */
+  }
+}
+
+const quickInput = () => page.locator('.quick-input-widget');
+const quickInputBox = () => page.locator('.quick-input-widget input').first();
+
+async function palette(commandTitle, { keepSelection = false } = {}) {
+  // Escape would also clear an editor selection.
+  if (!keepSelection) await dismiss();
+  await page.keyboard.press('F1');
+  await quickInputBox().waitFor({ state: 'visible', timeout: 10000 });
+  await quickInputBox().fill(`>${commandTitle}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: commandTitle }).first();
+  await row.waitFor({ state: 'visible', timeout: 10000 });
+  await page.keyboard.press('Enter');
+}
+
+async function openFile(rel) {
+  await dismiss();
+  await page.keyboard.press('Control+P');
+  await quickInputBox().waitFor({ state: 'visible', timeout: 10000 });
+  await quickInputBox().fill(rel);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: path.basename(rel) }).first();
+  await row.waitFor({ state: 'visible', timeout: 15000 });
+  await page.keyboard.press('Enter');
+  await page
+    .locator('.tabs-container .tab.active', { hasText: path.basename(rel) })
+    .waitFor({ state: 'visible', timeout: 15000 });
+  await page.locator('.editor-instance .monaco-editor .view-lines').first().click();
+}
+
+async function gotoLine(line, column) {
+  await page.keyboard.press('Control+G');
+  await quickInputBox().waitFor({ state: 'visible', timeout: 10000 });
+  await quickInputBox().fill(`:${line}${column ? `:${column}` : ''}`);
+  await page.keyboard.press('Enter');
+  await quickInput().waitFor({ state: 'hidden', timeout: 10000 });
+}
+
+async function statusItem() {
+  return page.locator('.statusbar-item', { hasText: /spot:/ }).first();
+}
+
+function toasts() {
+  return page.locator('.notifications-toasts .notification-toast');
+}
+
+async function errorToast(text, timeout) {
+  const message = page.locator('.notifications-toasts .notification-list-item-message', { hasText: text }).first();
+  await message.waitFor({ state: 'visible', timeout });
+  return (await message.innerText()).replace(/\s+/g, ' ').trim();
+}
+
+async function waitDisk(file, expected, timeout) {
+  const end = Date.now() + timeout;
+  let actual = '';
+  for (;;) {
+    actual = fs.readFileSync(file, 'utf8');
+    if (actual === expected) return;
+    if (Date.now() > end) break;
+    await page.waitForTimeout(250);
+  }
+  const a = path.join(os.tmpdir(), `spot-e2e-actual-${process.pid}`);
+  const b = path.join(os.tmpdir(), `spot-e2e-expected-${process.pid}`);
+  fs.writeFileSync(a, actual);
+  fs.writeFileSync(b, expected);
+  let d = '';
+  try {
+    execFileSync('diff', ['-u', b, a], { encoding: 'utf8' });
+  } catch (e) {
+    d = e.stdout;
+  }
+  throw new Error(`${path.relative(WS, file)} on disk is not the expected text:\n${d}`);
+}
+
+/** Applies LSP-style edits (0-based line/UTF-16 column, from the extension's log) to `text`. */
+function applyEdits(text, edits) {
+  const lines = text.split('\n');
+  const starts = [0];
+  for (const l of lines) starts.push(starts[starts.length - 1] + l.length + 1);
+  // Columns are UTF-16 units, as JS string indices are.
+  const off = ([line, col]) => Math.min(line < starts.length ? starts[line] + col : text.length, text.length);
+  const sorted = [...edits].sort((x, y) => off(y.start) - off(x.start));
+  let out = text;
+  for (const e of sorted) out = out.slice(0, off(e.start)) + e.newText + out.slice(off(e.end));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+
+async function caseStatusBar() {
+  const item = await statusItem();
+  await item.waitFor({ state: 'visible', timeout: 60000 });
+  log(`status bar: "${(await item.innerText()).trim()}"`);
+  const ready = page.locator('.statusbar-item', { hasText: /spot: ready/ }).first();
+  await ready.waitFor({ state: 'visible', timeout: 60000 });
+  const text = (await ready.innerText()).trim();
+  await screenshot('status-bar-ready');
+  const ev = await waitEvent((e) => e.event === 'status' && e.status.index.state === 'ready', 5000, 'a spot/status notification with the index ready').catch(() => null);
+  return `"${text}"${ev ? `, ${ev.status.index.files} files indexed` : ''}`;
+}
+
+async function caseFixIssue() {
+  const rel = EXPECT_FILE || 'inventory/pricing.py';
+  const file = path.join(WS, rel);
+  const before = fs.readFileSync(file, 'utf8');
+  const firstLine = ISSUE.split('\n').find((l) => l.trim()).replace(/^#+\s*/, '').trim();
+  if (ISSUE_MODE === 'selection') {
+    // The issue in an editor (a scratch file in the workspace root), all of it selected.
+    const scratch = 'spot-e2e-issue.md';
+    fs.writeFileSync(path.join(WS, scratch), ISSUE);
+    await openFile(scratch);
+    await page.keyboard.press('Control+A');
+    await page.waitForTimeout(300);
+  }
+  await palette('Spot: Fix Issue', { keepSelection: ISSUE_MODE === 'selection' });
+  // The issue's input box (same widget, new title).
+  await page.locator('.quick-input-widget', { hasText: 'Spot: Fix Issue' }).waitFor({ state: 'visible', timeout: 10000 });
+  if (ISSUE_MODE === 'selection') {
+    await page.locator('.quick-input-widget', { hasText: 'Fix the selected issue' }).waitFor({ state: 'visible', timeout: 5000 });
+  } else {
+    await quickInputBox().fill('');
+    await quickInputBox().focus();
+    await page.keyboard.insertText(ISSUE);
+  }
+  await screenshot('fix-issue-input');
+  await page.keyboard.press('Enter');
+  await page.locator('.notification-toast', { hasText: `spot: ${firstLine.slice(0, 20)}` }).first().waitFor({ state: 'visible', timeout: 15000 });
+  await page.waitForTimeout(1500);
+  await screenshot('fix-issue-progress');
+
+  if (!WITH_MODEL) {
+    const ev = await waitEvent((e) => e.event === 'spot.issueToPatch', 60000, 'the spot.issueToPatch error');
+    if (!ev.error) throw new Error(`expected the no-model error, got ${JSON.stringify(ev)}`);
+    const toast = await errorToast('spot:', 10000);
+    await screenshot('fix-issue-no-model-error');
+    if (fs.readFileSync(file, 'utf8') !== before) throw new Error(`${rel} changed without a model`);
+    return `no model: "${toast.slice(0, 120)}"`;
+  }
+
+  // Either the Refactor Preview opens (a valid patch) or the server's error arrives.
+  const apply = page.getByRole('button', { name: 'Apply', exact: true });
+  const outcome = await Promise.race([
+    apply.waitFor({ state: 'visible', timeout: PATCH_TIMEOUT }).then(() => 'preview'),
+    waitEvent((e) => e.event === 'spot.issueToPatch', PATCH_TIMEOUT, 'the patch').then(() => 'error'),
+  ]);
+  if (outcome === 'error') {
+    const ev = events().find((e) => e.event === 'spot.issueToPatch');
+    await screenshot('fix-issue-error');
+    throw new Error(`no Refactor Preview: the server answered ${JSON.stringify(ev)}`);
+  }
+  // needsConfirmation edits start unchecked in the Refactor Preview: tick each file, as a user
+  // does, then Apply.
+  const fileRows = page.locator('.monaco-list-row[aria-level="1"]', { has: page.locator('.edit-checkbox') });
+  await fileRows.first().waitFor({ state: 'visible', timeout: 10000 });
+  for (const row of await fileRows.all()) {
+    const box = row.locator('.edit-checkbox').first();
+    if ((await box.getAttribute('aria-checked')) !== 'true') await box.click();
+  }
+  // Open the first change in the diff editor (for the screenshot), then Apply.
+  const change = page.locator('.monaco-list-row[aria-level="2"]', { has: page.locator('.edit-checkbox') }).first();
+  await change.click({ position: { x: 300, y: 10 } }).catch(() => undefined);
+  await page.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 10000 }).catch(() => undefined);
+  await page.waitForTimeout(1000);
+  await screenshot('fix-issue-refactor-preview');
+  await apply.click();
+  const ev = await waitEvent((e) => e.event === 'issueToPatch', 30000, 'the spot.issueToPatch result');
+  const r = ev.result;
+  log(`server result: status=${r.status} summary="${r.summary}" candidates=${r.candidates}\n${r.diff}`);
+  fs.writeFileSync(path.join(ART, 'fix-issue.diff'), r.diff);
+  if (r.status !== 'applied') throw new Error(`status ${r.status}, expected applied`);
+  if (!r.files.includes(rel)) throw new Error(`the patch changed ${r.files.join(', ')}, not ${rel}`);
+
+  // Expected: the pristine repo with the server's diff applied by patch(1).
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'spot-e2e-patch-'));
+  for (const f of r.files) {
+    fs.mkdirSync(path.join(scratch, path.dirname(f)), { recursive: true });
+    fs.copyFileSync(path.join(ORIGINAL, f), path.join(scratch, f));
+  }
+  execFileSync('patch', ['-p1', '--quiet', '--batch', '-d', scratch], { input: r.diff });
+  for (const f of r.files) {
+    await waitDisk(path.join(WS, f), fs.readFileSync(path.join(scratch, f), 'utf8'), 15000);
+  }
+  if (fs.readFileSync(file, 'utf8') === before) throw new Error(`${rel} did not change`);
+  let real = '';
+  if (EXPECT_TEXT !== null) {
+    // The scenario's model learned this very fix: the file must now be the real fix.
+    await waitDisk(file, EXPECT_TEXT, 5000);
+    real = `; ${rel} == the historical fix`;
+  }
+  await page.locator('.notification-toast', { hasText: 'spot: applied' }).first().waitFor({ state: 'visible', timeout: 10000 });
+  await screenshot('fix-issue-applied');
+  return `${r.summary}; disk == original + diff (patch -p1)${real}`;
+}
+
+async function caseQuickFix() {
+  // A file the Fix Issue case left alone, and its first one-line `def …:` header.
+  const patched = events().find((e) => e.event === 'issueToPatch')?.result?.files ?? [];
+  const candidates = ['inventory/store.py', 'inventory/models.py', 'inventory/report.py', 'inventory/cli.py'].filter(
+    (f) => fs.existsSync(path.join(WS, f)),
+  );
+  const rel = candidates.find((f) => !patched.includes(f)) ?? candidates[0];
+  const file = path.join(WS, rel);
+  const original = fs.readFileSync(file, 'utf8');
+  const lines = original.split('\n');
+  const idx = lines.findIndex((l) => /^\s*def \w+\(.*\).*:$/.test(l));
+  if (idx < 0) throw new Error(`no one-line \`def …:\` header in ${rel}`);
+  log(`breaking ${rel}:${idx + 1}: ${lines[idx].trim()}`);
+  await openFile(rel);
+  // Remove the colon at the end of the line: a syntax error spot reports.
+  await gotoLine(idx + 1);
+  await page.keyboard.press('End');
+  await page.keyboard.press('Backspace');
+  const broken = [...lines.slice(0, idx), lines[idx].slice(0, -1), ...lines.slice(idx + 1)].join('\n');
+  await waitDisk(file, broken, 10000); // auto-save
+  const squiggle = page.locator('.monaco-editor .squiggly-error').first();
+  await squiggle.waitFor({ state: 'attached', timeout: 20000 });
+  // Go to the diagnostic (tree-sitter may place it after the broken line), then quick fix.
+  await gotoLine(idx + 1);
+  await page.keyboard.press('F8');
+  await page.locator('.marker-widget').first().waitFor({ state: 'visible', timeout: 10000 });
+  await page.keyboard.press('Escape');
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Control+.');
+  const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Fix with spot:' }).first();
+  await action.waitFor({ state: 'visible', timeout: 15000 });
+  const title = (await action.innerText()).trim();
+  await screenshot('quick-fix-menu');
+  await action.click();
+  await page.waitForTimeout(1500);
+  await screenshot('quick-fix-running');
+
+  const ev = await waitEvent((e) => e.event === 'codeAction', WITH_MODEL ? PATCH_TIMEOUT : 60000, 'the code action to resolve');
+  log(`code action: ${JSON.stringify(ev)}`);
+  if (ev.resolved) {
+    // The resolved edit was applied: the file is the broken text with exactly those edits.
+    const entry = ev.edit.find((e) => e.file === rel);
+    if (!entry) throw new Error(`the resolved edit does not touch ${rel}: ${JSON.stringify(ev.edit)}`);
+    let expected = applyEdits(broken, entry.edits);
+    await waitDisk(file, expected, 15000);
+    for (const other of ev.edit.filter((e) => e.file !== rel)) {
+      const p = path.join(WS, other.file);
+      expected = applyEdits(fs.readFileSync(path.join(ORIGINAL, other.file), 'utf8'), other.edits);
+      await waitDisk(p, expected, 15000);
+    }
+    const stray = await toasts().filter({ hasText: /spot: .*(no valid|failed|error)/i }).count();
+    if (stray) throw new Error('an error notification was shown although the edit was applied');
+    await screenshot('quick-fix-applied');
+    return `"${title}" → edit applied (${entry.edits.length} text edit(s)), file == broken text + resolved edit`;
+  }
+  // No valid edit: the server's error in a notification, and the file untouched.
+  if (!ev.error) throw new Error(`the code action neither applied an edit nor failed with a message: ${JSON.stringify(ev)}`);
+  const toast = await errorToast(`spot: ${ev.error.split('`')[0].slice(0, 30)}`, 10000);
+  await screenshot('quick-fix-error');
+  if (fs.readFileSync(file, 'utf8') !== broken) throw new Error(`${rel} changed although the resolve failed`);
+  return `"${title}" → the server's error; notification "${toast.slice(0, 140)}"`;
+}
+
+async function caseShowStatus() {
+  await palette('Spot: Show Status');
+  const rows = page.locator('.quick-input-widget .monaco-list-row');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Index:' }).first().waitFor({ state: 'visible', timeout: 10000 });
+  const texts = await rows.evaluateAll((els) =>
+    els.map((el) => {
+      const label = el.querySelector('.label-name')?.textContent?.trim() ?? '';
+      const description = el.querySelector('.label-description')?.textContent?.trim() ?? '';
+      return `${label}${description ? ` (${description})` : ''}`.replace(/\s+/g, ' ');
+    }),
+  );
+  await screenshot('show-status');
+  const index = texts.find((t) => t.startsWith('Index:'));
+  const model = texts.find((t) => t.startsWith('Model:'));
+  if (!index || !/Index: ready/.test(index)) throw new Error(`no "Index: ready" row in ${JSON.stringify(texts)}`);
+  if (!model || !/Model: (unloaded|loading|ready|unavailable)/.test(model)) throw new Error(`no model state row in ${JSON.stringify(texts)}`);
+  if (WITH_MODEL && !model.includes(path.basename(MODEL))) throw new Error(`the model row does not name ${path.basename(MODEL)}: ${model}`);
+  await dismiss();
+  return `${index.slice(0, 60)} | ${model.slice(0, 80)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  fs.mkdirSync(ART, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: env('CHROMIUM'),
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  page = await context.newPage();
+  page.on('pageerror', (e) => fs.appendFileSync(path.join(ART, 'page-errors.log'), `${e.stack ?? e}\n`));
+  log(`open ${URL}`);
+  await page.goto(URL, { waitUntil: 'domcontentloaded', timeout: 60000 });
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 90000 });
+  await page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ state: 'attached', timeout: 60000 }).catch(() => undefined);
+  await page.waitForTimeout(2000);
+  await screenshot('workbench');
+
+  await runCase('1 status bar reaches ready', caseStatusBar);
+  await runCase(WITH_MODEL ? '2 Fix Issue → Refactor Preview → Apply' : '2 Fix Issue without a model → the server\'s error', caseFixIssue);
+  await runCase(WITH_MODEL ? '3 quick fix "Fix with spot" on a syntax error' : '3 quick fix without a model → the server\'s error', caseQuickFix);
+  await runCase('4 Show Status shows model and index', caseShowStatus);
+  await screenshot('final');
+  await browser.close();
+  return summary();
+}
+
+main().then(
+  (ok) => process.exit(ok ? 0 : 1),
+  (e) => {
+    console.error(e.stack ?? e);
+    summary(e.message);
+    process.exit(1);
+  },
+);
