@@ -67,6 +67,12 @@ fn config() -> bincode::config::Configuration<bincode::config::LittleEndian, bin
 
 /// Where the index of `root` is persisted under `index_dir`.
 pub fn cache_path(index_dir: &Path, root: &Path) -> PathBuf {
+    index_dir.join(format!("{}.idx", workspace_key(root)))
+}
+
+/// A file-name-safe key for a workspace: its directory name and a hash of its whole path
+/// (`my_repo-1f2e…`). The index cache and the learned models of a workspace share it.
+pub fn workspace_key(root: &Path) -> String {
     let key = xxhash_rust::xxh3::xxh3_64(root.as_os_str().as_encoded_bytes());
     let name = root
         .file_name()
@@ -75,7 +81,7 @@ pub fn cache_path(index_dir: &Path, root: &Path) -> PathBuf {
                 .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
         })
         .unwrap_or_default();
-    index_dir.join(format!("{name}-{key:016x}.idx"))
+    format!("{name}-{key:016x}")
 }
 
 impl Index {

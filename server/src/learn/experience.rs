@@ -246,25 +246,6 @@ fn first_sentence(doc: &str) -> String {
     para.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn kind_word(kind: DefKind) -> &'static str {
-    match kind {
-        DefKind::Function => "function",
-        DefKind::Method => "method",
-        DefKind::Class => "class",
-        DefKind::Struct => "struct",
-        DefKind::Enum => "enum",
-        DefKind::EnumMember => "enum member",
-        DefKind::Interface => "interface",
-        DefKind::Trait => "trait",
-        DefKind::Impl => "impl block",
-        DefKind::Module => "module",
-        DefKind::Constant => "constant",
-        DefKind::Variable => "variable",
-        DefKind::TypeAlias => "type alias",
-        DefKind::Macro => "macro",
-    }
-}
-
 /// Design questions answered from the index.
 fn design_qa(
     index: &Index,
@@ -283,7 +264,7 @@ fn design_qa(
         if !top.is_empty() {
             let mut answer = format!("`{}` defines:\n", f.path);
             for d in top.iter().take(15) {
-                let _ = write!(answer, "- {} `{}`", kind_word(d.kind), d.signature);
+                let _ = write!(answer, "- {} `{}`", d.kind.as_str(), d.signature);
                 if let Some(doc) = &d.doc {
                     let _ = write!(answer, ": {}", first_sentence(doc));
                 }
@@ -307,7 +288,7 @@ fn design_qa(
             // Where is it, what does it do?
             let mut answer = format!(
                 "`{name}` is a {} defined in `{}` at line {}: `{}`.",
-                kind_word(d.kind),
+                d.kind.as_str(),
                 f.path,
                 d.span.start_line + 1,
                 d.signature

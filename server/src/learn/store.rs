@@ -62,18 +62,10 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 impl ModelStore {
     /// The store of the workspace at `root` (canonical) under `data_dir`.
     pub fn for_workspace(data_dir: &Path, root: &Path) -> ModelStore {
-        let key = xxhash_rust::xxh3::xxh3_64(root.as_os_str().as_encoded_bytes());
-        let name = root
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-            })
-            .unwrap_or_default();
         ModelStore {
             dir: crate::data_dir::models_dir(data_dir)
                 .join("learned")
-                .join(format!("{name}-{key:016x}")),
+                .join(crate::index::persist::workspace_key(root)),
         }
     }
 
