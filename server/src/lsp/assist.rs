@@ -28,7 +28,7 @@ use super::config::{ProviderSetting, Settings};
 use super::server::Backend;
 use super::{from_proto, to_proto};
 use crate::assist::edit::{self, FileEdit};
-use crate::assist::localize::{localize, LocalizeOptions};
+use crate::assist::localize::{localize_with, LocalizeOptions, Sources};
 use crate::assist::patch::{issue_to_patch, Patch, PatchError, PatchOptions, Workspace};
 use crate::assist::prompt::{function_at, Focus};
 use crate::cancel::CancelToken;
@@ -490,8 +490,22 @@ impl Backend {
             max_functions: a.limit.unwrap_or(10),
             ..LocalizeOptions::default()
         };
+        let backend = self.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let loc = localize(&index, &a.issue, &opts);
+            // With the repository's history when it is a git repository (similar past fixes,
+            // files often fixed, co-change); the buffers as the editor has them.
+            let history = crate::learn::history::read_history(
+                index.root(),
+                "HEAD",
+                crate::learn::history::HISTORY_DEPTH,
+            )
+            .ok();
+            let read = |rel: &str| backend.current_text(&index, rel);
+            let sources = Sources {
+                text: &read,
+                history: history.as_ref(),
+            };
+            let loc = localize_with(&index, &sources, &a.issue, &opts);
             let root = index.root().to_path_buf();
             let files: Vec<Value> = loc
                 .files
