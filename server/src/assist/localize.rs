@@ -205,12 +205,7 @@ pub fn is_support_path(path: &str) -> bool {
 
 /// Localizes `issue` in `index`, reading files from disk, without history.
 pub fn localize(index: &Index, issue: &str, opts: &LocalizeOptions) -> Localization {
-    let max_size = index.options().max_file_size;
-    let read = |path: &str| {
-        crate::index::walk::read_text(&index.abs_path(path), max_size)
-            .ok()
-            .map(|l| l.text)
-    };
+    let read = |path: &str| index.read_from_disk(path);
     let sources = Sources {
         text: &read,
         history: None,

@@ -73,12 +73,7 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
         max_functions: args.functions,
         ..LocalizeOptions::default()
     };
-    let max_size = index.options().max_file_size;
-    let read = |path: &str| {
-        crate::index::walk::read_text(&index.abs_path(path), max_size)
-            .ok()
-            .map(|l| l.text)
-    };
+    let read = |path: &str| index.read_from_disk(path);
     let sources = Sources {
         text: &read,
         history: history.as_ref(),

@@ -284,6 +284,14 @@ impl Index {
         self.root.join(rel)
     }
 
+    /// The text of workspace file `rel` on disk, as the walker would read it (`None`: missing,
+    /// binary, a symlink or over the size limit).
+    pub fn read_from_disk(&self, rel: &str) -> Option<String> {
+        walk::read_text(&self.abs_path(rel), self.options.max_file_size)
+            .ok()
+            .map(|l| l.text)
+    }
+
     pub fn file(&self, rel: &str) -> Option<Arc<FileEntry>> {
         self.files.get(rel).map(|e| Arc::clone(e.value()))
     }
