@@ -210,8 +210,9 @@ impl Backend {
         if let Some(p) = progress {
             p.finish_with_message(summary.clone()).await;
         }
-        self.client.log_message(MessageType::INFO, &summary).await;
+        // Ready before the log line that tells clients (and tests) the build is done.
         self.state.index_ready.store(true, Ordering::Relaxed);
+        self.client.log_message(MessageType::INFO, &summary).await;
         self.push_status().await;
         if index.needs_save() {
             self.save_cache(&index).await;
