@@ -146,7 +146,13 @@ fn privacy_no_network_socket_under_strace() {
     let sandbox = Sandbox::new();
     repo::write(&sandbox.ws);
     let prefix = traces.path().join("spot");
-    let launch = trace::under_strace(&sandbox.launch(), &prefix, "%network");
+    // execve too, to tell spot's own threads from the programs it runs (git for history, the
+    // `python3` that finds ONNX Runtime in site-packages). Without SHELL, the bash of a pyenv shim
+    // looks up the user (getpwuid), which asks nscd over an AF_UNIX socket first: CI runs so.
+    let mut launch = trace::under_strace(&sandbox.launch(), &prefix, "%network,execve");
+    launch
+        .wrapper
+        .splice(0..0, ["env", "-u", "SHELL"].map(std::ffi::OsString::from));
     let (mut session, requests) = full_session(&launch, &sandbox);
     let status = session.shutdown_and_exit();
     assert_eq!(
@@ -155,7 +161,8 @@ fn privacy_no_network_socket_under_strace() {
         "session under strace"
     );
 
-    let calls = trace::read_calls(&prefix);
+    let tasks = trace::read_calls_by_task(&prefix);
+    let calls: Vec<&trace::Call> = tasks.iter().flat_map(|(_, c)| c).collect();
     // Non-local: a socket of any family but AF_UNIX, or an address that is not AF_UNIX.
     let is_socket = |c: &trace::Call| c.name == "socket" || c.name == "socketpair";
     let inet: Vec<&str> = calls
@@ -166,35 +173,68 @@ fn privacy_no_network_socket_under_strace() {
         })
         .map(|c| c.line.as_str())
         .collect();
-    // A socketpair is two connected ends inside this process: tokio's signal driver makes one
-    // (mio::sys::unix::uds::pair, its self-pipe for SIGCHLD). An AF_UNIX `socket` would reach
-    // other local services (nscd, D-Bus): none is expected.
-    let pairs = calls
-        .iter()
-        .filter(|c| c.name == "socketpair" && c.args.starts_with("AF_UNIX"))
-        .count();
-    let unix: Vec<&str> = calls
-        .iter()
-        .filter(|c| c.name == "socket" && c.args.starts_with("AF_UNIX"))
-        .map(|c| c.line.as_str())
-        .collect();
+    // A task that executed another program is a child process; the rest are spot's threads.
+    let spot_exe = crate::common::spot_bin();
+    let is_child = |calls: &[trace::Call]| {
+        calls.iter().any(|c| {
+            c.name == "execve"
+                && c.ret.starts_with('0')
+                && trace::quoted(&c.args)
+                    .first()
+                    .is_none_or(|p| std::path::Path::new(p) != spot_exe.as_path())
+        })
+    };
+    // spot itself: a socketpair is two connected ends inside the process (tokio's signal driver,
+    // mio::sys::unix::uds::pair, its self-pipe for SIGCHLD); an AF_UNIX `socket` would reach
+    // another local service, and none is expected.
+    let mut pairs = 0;
+    let mut own_unix = Vec::new();
+    // Its children: glibc's name-service lookups try nscd's socket; anything else is reported.
+    let mut nscd = 0;
+    let mut child_unix = Vec::new();
+    for (_, task) in &tasks {
+        let child = is_child(task);
+        for c in task {
+            match c.name.as_str() {
+                "socketpair" if c.args.starts_with("AF_UNIX") && !child => pairs += 1,
+                "socket" if c.args.starts_with("AF_UNIX") && !child => {
+                    own_unix.push(c.line.as_str())
+                }
+                "connect" if child && c.args.contains("sun_path=\"/var/run/nscd/socket\"") => {
+                    nscd += 1
+                }
+                "connect" | "sendto" | "sendmsg"
+                    if child && c.args.contains("sa_family=AF_UNIX") =>
+                {
+                    child_unix.push(c.line.as_str())
+                }
+                _ => {}
+            }
+        }
+    }
+    let children = tasks.iter().filter(|(_, t)| is_child(t)).count();
     report::row(Row {
         test,
         case: "strace -f -e trace=%network over a full session".into(),
         tried: requests,
         panics: session.panics().len() as u64,
         notes: format!(
-            "{} network syscalls: {} non-local, {} AF_UNIX sockets, {pairs} in-process socketpair (tokio signal driver); the control run saw AF_INET",
-            calls.len(),
+            "{} network syscalls: {} non-local; spot: {} AF_UNIX sockets, {pairs} in-process socketpair (tokio signal driver); {children} child processes (git, the ONNX Runtime probe): {nscd} nscd lookups, {} other AF_UNIX connects; the control run saw AF_INET",
+            calls.iter().filter(|c| c.name != "execve").count(),
             inet.len(),
-            unix.len()
+            own_unix.len(),
+            child_unix.len(),
         ),
         ..Row::default()
     });
     assert!(inet.is_empty(), "network syscalls: {inet:#?}");
     assert!(
-        unix.is_empty(),
-        "AF_UNIX sockets (explain or remove): {unix:#?}"
+        own_unix.is_empty(),
+        "AF_UNIX sockets made by spot (explain or remove): {own_unix:#?}"
+    );
+    assert!(
+        child_unix.is_empty(),
+        "AF_UNIX connects by spot's child processes (explain or remove): {child_unix:#?}"
     );
 }
 

@@ -57,13 +57,21 @@ pub struct Call {
 
 /// All calls in the trace files `<prefix>.*`.
 pub fn read_calls(prefix: &Path) -> Vec<Call> {
+    read_calls_by_task(prefix)
+        .into_iter()
+        .flat_map(|(_, calls)| calls)
+        .collect()
+}
+
+/// The calls of each traced task (one `<prefix>.<tid>` file per thread or process, as
+/// `strace -ff` writes them), in file name order.
+pub fn read_calls_by_task(prefix: &Path) -> Vec<(PathBuf, Vec<Call>)> {
     let dir = prefix.parent().expect("prefix has a directory");
     let stem = prefix
         .file_name()
         .and_then(|n| n.to_str())
         .expect("prefix is a file name")
         .to_owned();
-    let mut calls = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("trace dir")
         .flatten()
@@ -75,15 +83,14 @@ pub fn read_calls(prefix: &Path) -> Vec<Call> {
         })
         .collect();
     files.sort();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap_or_default();
-        for line in text.lines() {
-            if let Some(call) = parse(line) {
-                calls.push(call);
-            }
-        }
-    }
-    calls
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let calls = text.lines().filter_map(parse).collect();
+            (f, calls)
+        })
+        .collect()
 }
 
 fn parse(line: &str) -> Option<Call> {
