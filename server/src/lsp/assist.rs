@@ -399,6 +399,7 @@ impl Backend {
                     "files": totals.files,
                     "symbols": totals.symbols,
                     "root": ix.root(),
+                    "pendingChanges": self.state.reindex.behind(),
                 })
             }
         };
@@ -483,7 +484,8 @@ impl Backend {
 
     async fn localize_command(&self, a: IssueArgs) -> Result<Value> {
         let index = self
-            .index()
+            .synced_index()
+            .await
             .ok_or_else(|| failed("no workspace folder is open"))?;
         let opts = LocalizeOptions {
             max_files: a.limit.unwrap_or(10),
@@ -582,7 +584,8 @@ impl Backend {
         extra_cancel: Option<CancelToken>,
     ) -> Result<(Patch, Arc<Index>)> {
         let index = self
-            .index()
+            .synced_index()
+            .await
             .ok_or_else(|| failed("no workspace folder is open"))?;
         let title = format!("spot: {}", first_line(&issue, 60));
         let progress = self.begin_progress(client_token, &title).await;
@@ -793,7 +796,8 @@ impl Backend {
         &self,
         params: CodeActionParams,
     ) -> Result<Option<CodeActionResponse>> {
-        let Some((index, rel, _text, _li)) = self.file_context(&params.text_document.uri) else {
+        let Some((index, rel, _text, _li)) = self.file_context(&params.text_document.uri).await
+        else {
             return Ok(None);
         };
         let uri = params.text_document.uri.clone();
@@ -874,7 +878,8 @@ impl Backend {
         let data: ActionData = serde_json::from_value(data)
             .map_err(|e| Error::invalid_params(format!("not a spot code action: {e}")))?;
         let index = self
-            .index()
+            .synced_index()
+            .await
             .ok_or_else(|| failed("no workspace folder is open"))?;
         let rel = from_proto::path(&data.uri)
             .and_then(|p| index.rel_path(&p))

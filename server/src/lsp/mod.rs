@@ -7,6 +7,7 @@ mod docs;
 pub mod framing;
 mod from_proto;
 mod learn;
+mod reindex;
 mod server;
 mod to_proto;
 

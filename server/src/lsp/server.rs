@@ -19,6 +19,7 @@ use super::assist::{AssistState, ClientCaps, COMMANDS};
 use super::config::Settings;
 use super::docs::{Document, Documents};
 use super::learn::LearnState;
+use super::reindex::Reindex;
 use super::{from_proto, to_proto};
 use crate::cancel::CancelToken;
 use crate::index::{self, navigate, Index, IndexOptions};
@@ -52,8 +53,8 @@ pub(super) struct State {
     init_done: tokio::sync::watch::Sender<bool>,
     /// The initial build was started (by `initialized`, or without it after a grace period).
     serving: AtomicBool,
-    /// Serializes buffer re-indexing so an older text never overwrites a newer one.
-    reindex: Mutex<()>,
+    /// Open documents waiting to be re-indexed; one worker applies them in order.
+    pub(super) reindex: Reindex,
     watcher: Mutex<Option<index::watch::Watcher>>,
     /// Tripped on shutdown: stops the initial build.
     pub(super) shutdown: CancelToken,
@@ -75,7 +76,7 @@ impl Backend {
                 learn: LearnState::default(),
                 init_done: tokio::sync::watch::Sender::new(false),
                 serving: AtomicBool::new(false),
-                reindex: Mutex::new(()),
+                reindex: Reindex::default(),
                 watcher: Mutex::new(None),
                 shutdown: CancelToken::new(),
             }),
@@ -86,10 +87,17 @@ impl Backend {
         self.state.index.read().clone()
     }
 
-    /// Index, relative path and current text of a document: the editor's buffer when open,
-    /// else the file on disk.
-    pub(super) fn file_context(&self, uri: &Uri) -> Option<FileContext> {
-        let index = self.index()?;
+    /// The index once it holds every buffer change received before this call: what a request
+    /// reads, so an edit followed by a request is always seen by it.
+    pub(super) async fn synced_index(&self) -> Option<Arc<Index>> {
+        self.state.reindex.caught_up().await;
+        self.index()
+    }
+
+    /// Index (synced, see [`Self::synced_index`]), relative path and current text of a
+    /// document: the editor's buffer when open, else the file on disk.
+    pub(super) async fn file_context(&self, uri: &Uri) -> Option<FileContext> {
+        let index = self.synced_index().await?;
         let path = from_proto::path(uri)?;
         let rel = index.rel_path(&path)?;
         let (text, line_index) = match self.state.docs.get(uri) {
@@ -105,22 +113,30 @@ impl Backend {
         Some((index, rel, text, line_index))
     }
 
-    /// Re-indexes an open document's text unless a newer version already exists.
-    fn reindex_buffer(&self, uri: &Uri, doc: &Document) {
-        let Some(index) = self.index() else { return };
-        let Some(path) = from_proto::path(uri) else {
-            return;
-        };
-        let _order = self.state.reindex.lock();
-        if self
-            .state
-            .docs
-            .version(uri)
-            .is_some_and(|v| v != doc.version)
-        {
-            return; // a newer change will index its own text
+    /// Re-indexes marked documents at their newest text, one pass at a time, on the blocking
+    /// pool: a document open in the editor is indexed from its buffer, a closed one from disk.
+    async fn reindex_worker(self) {
+        loop {
+            let (uris, generation) = self.state.reindex.next_pass().await;
+            let this = self.clone();
+            let pass = tokio::task::spawn_blocking(move || {
+                let Some(index) = this.index() else { return };
+                for uri in &uris {
+                    let Some(path) = from_proto::path(uri) else {
+                        continue;
+                    };
+                    match this.state.docs.get(uri) {
+                        Some(doc) => index.update_from_buffer(&path, &doc.text),
+                        None => index.unpin(&path),
+                    };
+                }
+            })
+            .await;
+            if let Err(err) = pass {
+                tracing::warn!("re-indexing open documents failed: {err}");
+            }
+            self.state.reindex.finished(generation);
         }
-        tokio::task::block_in_place(|| index.update_from_buffer(&path, &doc.text));
     }
 
     /// Starts the initial build, the watcher and the learning triggers, once.
@@ -278,10 +294,19 @@ impl Backend {
 type FileContext = (Arc<Index>, String, Arc<str>, Arc<LineIndex>);
 
 /// Runs a core call on the blocking pool; a panic becomes an internal-error reply.
+///
+/// At most one call per core runs at once: a burst of pipelined requests then reuses a few
+/// pool threads instead of starting one thread per request, each with fresh allocator pages to
+/// fault in, which made a burst of 200 requests several times slower.
 async fn blocking<T: Send + 'static>(
     what: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(2, 16))
+    });
+    let _slot = SLOTS.acquire().await;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| to_proto::internal_error(what, e))
@@ -328,6 +353,7 @@ impl LanguageServer for Backend {
             tracing::warn!("no workspace folder: serving open files only");
         }
         *self.state.settings.write() = settings;
+        tokio::spawn(self.clone().reindex_worker());
         self.state.init_done.send_replace(true);
         // An `initialized` sent before this reply may have been dropped by the framework: start
         // anyway after a grace period.
@@ -402,8 +428,8 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         self.state.learn.touch();
-        let opened = self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
-        self.reindex_buffer(&doc.uri, &opened);
+        self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
+        self.state.reindex.mark(&doc.uri);
         self.publish_syntax_errors(&doc.uri);
     }
 
@@ -415,8 +441,8 @@ impl LanguageServer for Backend {
             .docs
             .change(&uri, params.text_document.version, params.content_changes)
         {
-            Ok(doc) => {
-                self.reindex_buffer(&uri, &doc);
+            Ok(_) => {
+                self.state.reindex.mark(&uri);
                 self.publish_syntax_errors(&uri);
             }
             Err(err) => tracing::warn!("didChange {}: {err}", uri.as_str()),
@@ -435,11 +461,9 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        self.state.docs.close(&uri);
-        if let (Some(index), Some(path)) = (self.index(), from_proto::path(&uri)) {
-            // Synchronous, like didChange, so the next request sees the disk's version.
-            let _order = self.state.reindex.lock();
-            tokio::task::block_in_place(|| index.unpin(&path));
+        if self.state.docs.close(&uri).is_some() {
+            // The worker re-reads it from disk; the next request waits for that.
+            self.state.reindex.mark(&uri);
         }
     }
 
@@ -469,7 +493,7 @@ impl LanguageServer for Backend {
         &self,
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
-        let Some(index) = self.index() else {
+        let Some(index) = self.synced_index().await else {
             return Ok(None);
         };
         let symbols = blocking("workspace/symbol", move || {
@@ -487,7 +511,7 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
-        let Some(index) = self.index() else {
+        let Some(index) = self.synced_index().await else {
             return Ok(None);
         };
         let Some(rel) =
@@ -508,7 +532,7 @@ impl LanguageServer for Backend {
         params: GotoDefinitionParams,
     ) -> Result<Option<GotoDefinitionResponse>> {
         let pos = params.text_document_position_params;
-        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri) else {
+        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri).await else {
             return Ok(None);
         };
         let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
@@ -526,7 +550,7 @@ impl LanguageServer for Backend {
 
     async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
         let pos = params.text_document_position;
-        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri) else {
+        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri).await else {
             return Ok(None);
         };
         let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
@@ -545,7 +569,7 @@ impl LanguageServer for Backend {
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let pos = params.text_document_position_params;
-        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri) else {
+        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri).await else {
             return Ok(None);
         };
         let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
