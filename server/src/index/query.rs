@@ -4,6 +4,7 @@
 //! Every query works on whatever the index holds right now (a partial index during the first
 //! build answers with what it has).
 
+use std::cell::RefCell;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -103,7 +104,11 @@ impl Index {
             return hits;
         }
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
-        let mut matcher = Matcher::new(Config::DEFAULT);
+        // A matcher owns ~100 KB of scratch matrices: one per thread, reused (as nucleo advises),
+        // instead of a fresh zeroed allocation per request.
+        thread_local! {
+            static MATCHER: RefCell<Matcher> = RefCell::new(Matcher::new(Config::DEFAULT));
+        }
         let needle: Vec<char> = query
             .to_lowercase()
             .chars()
@@ -118,58 +123,61 @@ impl Index {
         });
         let lower_query = query.to_lowercase();
         let mut buf = Vec::new();
-        for file in &files {
-            let secondary = is_secondary_path(&file.path);
-            for (i, d) in file.index.defs.iter().enumerate() {
-                if d.kind == DefKind::Impl {
-                    continue;
-                }
-                let candidate = match &ascii_needle {
-                    Some(n) if d.name.is_ascii() => is_subsequence_ascii(n, d.name.as_bytes()),
-                    _ => is_subsequence(&needle, &d.name),
-                };
-                if !candidate {
-                    continue;
-                }
-                let Some(fuzzy) = pattern.score(Utf32Str::new(&d.name, &mut buf), &mut matcher)
-                else {
-                    continue;
-                };
-                let mut score = fuzzy * 4;
-                if d.name == query {
-                    score += 100_000;
-                } else if d.name.eq_ignore_ascii_case(&lower_query)
-                    || d.name.to_lowercase() == lower_query
-                {
-                    score += 60_000;
-                } else if d.name.len() >= lower_query.len()
-                    && d.name
-                        .get(..lower_query.len())
-                        .is_some_and(|p| p.eq_ignore_ascii_case(&lower_query))
-                {
-                    score += 30_000;
-                }
-                score += match d.kind {
-                    DefKind::Class
-                    | DefKind::Struct
-                    | DefKind::Enum
-                    | DefKind::Interface
-                    | DefKind::Trait => 400,
-                    DefKind::Function | DefKind::Method | DefKind::TypeAlias | DefKind::Module => {
-                        300
+        MATCHER.with_borrow_mut(|matcher| {
+            for file in &files {
+                let secondary = is_secondary_path(&file.path);
+                for (i, d) in file.index.defs.iter().enumerate() {
+                    if d.kind == DefKind::Impl {
+                        continue;
                     }
-                    _ => 100,
-                };
-                if !secondary {
-                    score += 500;
+                    let candidate = match &ascii_needle {
+                        Some(n) if d.name.is_ascii() => is_subsequence_ascii(n, d.name.as_bytes()),
+                        _ => is_subsequence(&needle, &d.name),
+                    };
+                    if !candidate {
+                        continue;
+                    }
+                    let Some(fuzzy) = pattern.score(Utf32Str::new(&d.name, &mut buf), matcher)
+                    else {
+                        continue;
+                    };
+                    let mut score = fuzzy * 4;
+                    if d.name == query {
+                        score += 100_000;
+                    } else if d.name.eq_ignore_ascii_case(&lower_query)
+                        || d.name.to_lowercase() == lower_query
+                    {
+                        score += 60_000;
+                    } else if d.name.len() >= lower_query.len()
+                        && d.name
+                            .get(..lower_query.len())
+                            .is_some_and(|p| p.eq_ignore_ascii_case(&lower_query))
+                    {
+                        score += 30_000;
+                    }
+                    score += match d.kind {
+                        DefKind::Class
+                        | DefKind::Struct
+                        | DefKind::Enum
+                        | DefKind::Interface
+                        | DefKind::Trait => 400,
+                        DefKind::Function
+                        | DefKind::Method
+                        | DefKind::TypeAlias
+                        | DefKind::Module => 300,
+                        _ => 100,
+                    };
+                    if !secondary {
+                        score += 500;
+                    }
+                    hits.push(SymbolHit {
+                        file: Arc::clone(file),
+                        def: i as u32,
+                        score,
+                    });
                 }
-                hits.push(SymbolHit {
-                    file: Arc::clone(file),
-                    def: i as u32,
-                    score,
-                });
             }
-        }
+        });
         hits.sort_by(|a, b| {
             b.score
                 .cmp(&a.score)
