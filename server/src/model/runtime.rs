@@ -308,7 +308,7 @@ fn discover_and_load(opts: &RuntimeOptions) -> Result<Loaded, ModelError> {
                 }
             }
             None => tried.push(format!(
-                "  {}: `python3 -c 'import onnxruntime'` failed",
+                "  {}: `python3` has no `onnxruntime` package",
                 Source::Python.label()
             )),
         }
@@ -451,14 +451,35 @@ fn version_of(lib: &Path) -> String {
     }
 }
 
+/// How long a `python3` probe's answer is reused before asking again (a user may install the
+/// wheel while spot runs).
+const PYTHON_PROBE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Asks `python3` where its `onnxruntime` package is and returns the package's `capi/` directory,
-/// which holds the shared library in the PyPI wheels. Spawns a process: call it once, at startup
-/// or from `spot doctor`, never on a request path.
+/// which holds the shared library in the PyPI wheels. The package is located, not imported
+/// (`importlib.util.find_spec`: no numpy, no native extension), but `python3` may be a pyenv
+/// shim that runs dozens of processes, so the answer is kept for [`PYTHON_PROBE_TTL`] and
+/// concurrent callers share one probe.
 pub fn probe_python_onnxruntime() -> Option<PathBuf> {
+    static LAST: std::sync::Mutex<Option<(std::time::Instant, Option<PathBuf>)>> =
+        std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, answer)) = &*last {
+        if at.elapsed() < PYTHON_PROBE_TTL {
+            return answer.clone();
+        }
+    }
+    let answer = run_python_probe();
+    *last = Some((std::time::Instant::now(), answer.clone()));
+    answer
+}
+
+fn run_python_probe() -> Option<PathBuf> {
     let output = std::process::Command::new("python3")
         .args([
             "-c",
-            "import onnxruntime,os;print(os.path.dirname(onnxruntime.__file__))",
+            "import importlib.util as u,os;s=u.find_spec('onnxruntime');\
+             print(os.path.dirname(s.origin) if s and s.origin else '')",
         ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
