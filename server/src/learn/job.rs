@@ -315,6 +315,19 @@ fn run_trainer(
     if let Some(t) = opts.threads {
         cmd.args(["--threads", &t.to_string()]);
     }
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // spot turns transparent huge pages off for itself (main.rs) and children inherit that;
+        // the trainer's large tensors are better off with the system's setting.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0);
+                Ok(())
+            });
+        }
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
