@@ -115,15 +115,31 @@ pub fn report_path() -> PathBuf {
     target.join("hardening-report.md")
 }
 
+/// The profile of the binary under test, from its directory (`target/<profile>/spot`).
+fn build_profile() -> &'static str {
+    let bin = crate::common::spot_bin();
+    match bin
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+    {
+        Some("release") => "release build",
+        Some("debug") => "dev build: spot at opt-level 1, dependencies at 2",
+        _ => "custom build",
+    }
+}
+
 fn render(st: &State) -> String {
     let mut out = String::new();
     let passed = st.finished.iter().filter(|(_, ok)| *ok).count();
     let _ = writeln!(out, "# spot hardening report\n");
     let _ = writeln!(
         out,
-        "{} of {} tests ended, {passed} passed. Server: `spot lsp` (debug build), one process per session.\n",
+        "{} of {} tests ended, {passed} passed. Server: `spot lsp` ({}), one process per session, on {} cores.\n",
         st.finished.len(),
-        TESTS.len()
+        TESTS.len(),
+        build_profile(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
     let _ = writeln!(
         out,
