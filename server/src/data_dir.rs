@@ -25,6 +25,11 @@ pub fn index_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("index")
 }
 
+/// Directory of short-lived working copies (a workspace copy where a patch's tests run).
+pub fn scratch_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("scratch")
+}
+
 /// Directory holding model directories (`models/<name>/`).
 pub fn models_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("models")
