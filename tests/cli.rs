@@ -411,3 +411,113 @@ fn patch_prints_and_applies_a_validated_diff() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/model"), "{err}");
 }
+
+/// The test gate and the one-line-edit fallback, with the expert fixture model on an issue it
+/// never learned: a test command that fails before any patch is not used, and says so; one that
+/// passes only on the unchanged sources rejects every candidate; one that always passes lets a
+/// patch through (an answer or a one-line edit), written nowhere.
+#[test]
+fn patch_tests_candidates_in_a_scratch_copy() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if common::ort_env().is_empty() && std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        assert!(
+            std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
+            "no ONNX Runtime"
+        );
+        eprintln!("SKIP: no ONNX Runtime");
+        return;
+    }
+    let repos = fixture_repos();
+    let ws = repos.path().join("py-inventory");
+    let issue = "Bulk discount not applied at exactly 10 units: bulk_discount_percent(10) is 0";
+    let data = tempfile::tempdir().unwrap();
+    let model = root.join("fixtures/models/expert");
+    let snapshot = |dir: &std::path::Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = walk(dir)
+            .into_iter()
+            .filter(|p| !p.components().any(|c| c.as_os_str() == ".git"))
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&ws);
+    let patch = |test_cmd: &str| {
+        let out = Command::new(spot_bin())
+            .args([
+                "patch",
+                ws.to_str().unwrap(),
+                issue,
+                "--model",
+                model.to_str().unwrap(),
+                "--provider",
+                "cpu",
+                "--candidates",
+                "1",
+                "--max-tokens",
+                "64",
+                "--mutants",
+                "6",
+                "--test-cmd",
+                test_cmd,
+            ])
+            .env("SPOT_DATA_DIR", data.path())
+            .envs(common::ort_env())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (_, _, err) = patch("exit 3");
+    assert!(
+        err.contains("tests not used: `exit 3` fails before any patch"),
+        "{err}"
+    );
+
+    // Passes only while the package's sources are as they were.
+    let sum = |dir: &std::path::Path| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("cat inventory/*.py | cksum")
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let unchanged = format!("test \"$(cat inventory/*.py | cksum)\" = '{}'", sum(&ws));
+    let (code, diff, err) = patch(&unchanged);
+    assert_eq!(code, Some(1), "{diff}{err}");
+    assert!(err.contains("the tests fail with it"), "{err}");
+
+    let (code, diff, err) = patch("true");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(diff.starts_with("--- a/inventory/"), "{diff}");
+    assert!(err.contains("`true` passes"), "{err}");
+
+    assert!(snapshot(&ws) == before, "the workspace was written");
+    let scratch = data.path().join("scratch");
+    assert!(
+        !scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "scratch copies are removed"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

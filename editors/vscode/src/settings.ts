@@ -10,6 +10,7 @@ export interface ServerSettings {
   maxFileSize?: number;
   logLevel?: string;
   learning?: { trigger?: string; everyNCommits?: number; idleMinutes?: number };
+  testCommand?: string;
 }
 
 /** Settings that need a server restart instead of `didChangeConfiguration`. */
@@ -35,6 +36,7 @@ export function serverSettings(config = vscode.workspace.getConfiguration('spot'
       everyNCommits: num('learning.everyNCommits'),
       idleMinutes: num('learning.idleMinutes'),
     },
+    testCommand: str('testCommand'),
   };
   return prune(settings) as ServerSettings;
 }

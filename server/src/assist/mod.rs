@@ -4,9 +4,14 @@
 //! - `localize`: issue text → ranked files and functions (no model);
 //! - `prompt`: the patch prompt (issue + localized code + answer format), shared with learning;
 //! - `edit`: search/replace blocks — parse, apply, path safety, diff, atomic writes;
-//! - `patch`: the issue-to-patch loop over model candidates, with validation.
+//! - `patch`: the issue-to-patch loop over model candidates, with validation;
+//! - `mutate`: one-line edits (boundaries, boolean operators, off-by-one) that `patch` ranks with
+//!   the model when its free answers give no valid patch;
+//! - `testrun`: the project's tests on a candidate, in a scratch copy under the data dir.
 
 pub mod edit;
 pub mod localize;
+pub mod mutate;
 pub mod patch;
 pub mod prompt;
+pub mod testrun;

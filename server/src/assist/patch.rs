@@ -3,9 +3,15 @@
 //!
 //! A candidate is valid when its blocks apply (exact, then whitespace-tolerant), every path is
 //! inside the workspace, it changes something, and tree-sitter finds no more syntax errors in
-//! any edited file than before. The first candidate decodes greedily; later ones sample (seeded),
-//! so a run is reproducible. Small models often answer with the whole rewritten function instead
-//! of blocks; such an answer is accepted when it redefines a function the prompt showed.
+//! any edited file than before. The first candidate decodes greedily from the plain prompt, as a
+//! learned model was trained to answer. Later ones start the answer for the model (a *primer*:
+//! the path of the best-ranked code shown and an opened SEARCH block), greedily, then sampling
+//! (seeded), so a run is reproducible: a small general model that answers the plain prompt with
+//! prose only has to copy lines and write their replacement. Small models also often answer with
+//! the whole rewritten function instead of blocks; such an answer is accepted when it redefines a
+//! function the prompt showed. When no answer validates, one-line edits of the best-ranked
+//! functions (`mutate`) are ranked by how much likelier the model finds the edited line than the
+//! original, given the issue; the best one it prefers is validated like an answer.
 //! Pure of the LSP and the CLI: both call [`issue_to_patch`] and render the [`Patch`].
 
 use std::path::Path;
@@ -13,6 +19,7 @@ use std::path::Path;
 use crate::assist::edit::{self, Block, FileEdit};
 use crate::assist::localize::{localize, Localization, LocalizeOptions};
 use crate::assist::prompt::{self, Focus, Snippet};
+use crate::assist::{mutate, testrun};
 use crate::cancel::CancelToken;
 use crate::index::{self, Index, Lang};
 use crate::model::{GenerateParams, Model, ModelError};
@@ -30,6 +37,14 @@ pub struct PatchOptions {
     pub seed: u64,
     /// Most functions shown to the model.
     pub max_snippets: usize,
+    /// Most one-line edits ranked by the model when no answer validates (`0`: none); each costs
+    /// two short scoring passes.
+    pub mutants: usize,
+    /// The project's test command (`sh -c`, from the workspace root). When set, a candidate must
+    /// also pass it, run in a scratch copy under `scratch_dir` (see `testrun`).
+    pub test_cmd: Option<String>,
+    /// Where scratch copies go: under spot's data dir.
+    pub scratch_dir: Option<std::path::PathBuf>,
     pub localize: LocalizeOptions,
 }
 
@@ -42,6 +57,9 @@ impl Default for PatchOptions {
             temperature: 0.7,
             seed: 0,
             max_snippets: 6,
+            mutants: 24,
+            test_cmd: None,
+            scratch_dir: None,
             localize: LocalizeOptions::default(),
         }
     }
@@ -59,6 +77,11 @@ pub enum Stage {
     Validating {
         candidate: usize,
     },
+    /// Scoring one-line edits with the model: `done` of `of`.
+    Ranking {
+        done: usize,
+        of: usize,
+    },
 }
 
 impl Stage {
@@ -71,6 +94,7 @@ impl Stage {
                 tokens,
             } => format!("generating: candidate {candidate}/{of}, {tokens} tokens"),
             Stage::Validating { candidate } => format!("validating candidate {candidate}"),
+            Stage::Ranking { done, of } => format!("ranking one-line edits: {done}/{of}"),
         }
     }
 }
@@ -83,15 +107,43 @@ pub struct Patch {
     pub diff: String,
     /// The model's answer the edits came from.
     pub answer: String,
-    /// Candidates generated, this one included.
+    /// Model answers generated (this one included, when it is one).
     pub candidates: usize,
+    /// Where the edits came from.
+    pub source: PatchSource,
+    /// The test command the patch passed, when one was set and passed before the patch.
+    pub tested: Option<String>,
     /// Why the earlier candidates were rejected.
     pub rejected: Vec<String>,
     pub localization: Localization,
     pub snippets: Vec<Snippet>,
 }
 
+/// Where a patch came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PatchSource {
+    /// A model answer (candidate number `Patch::candidates`).
+    Answer,
+    /// A one-line edit the model ranked best; `score` is the log-likelihood gain the issue gave it.
+    OneLineEdit { score: f64 },
+}
+
 impl Patch {
+    /// How the patch was found, for people: `candidate 2 of 3`, or the one-line edit's rank.
+    pub fn provenance(&self, of: usize) -> String {
+        let what = match self.source {
+            PatchSource::Answer => format!("candidate {} of {of}", self.candidates),
+            PatchSource::OneLineEdit { score } => format!(
+                "a one-line edit ranked by the model (the issue made it {score:+.2} nats likelier) after {} answers without a valid patch",
+                self.candidates
+            ),
+        };
+        match &self.tested {
+            Some(cmd) => format!("{what}; `{cmd}` passes"),
+            None => what,
+        }
+    }
+
     /// One line: `2 files changed: a.py, b.py`.
     pub fn summary(&self) -> String {
         let n = self.edits.len();
@@ -186,15 +238,21 @@ pub fn issue_to_patch(
         });
     }
     let prompt = model.render_chat(&messages, true)?;
+    let primer = primer(&snippets);
     let mut rejected = Vec::new();
+    let gate = test_gate(ws, opts, &mut rejected);
+    for note in &rejected {
+        tracing::warn!("{note}");
+    }
     let of = opts.candidates.max(1);
     for candidate in 1..=of {
         if cancel.is_cancelled() {
             return Err(PatchError::Cancelled);
         }
+        let primed = candidate >= 2;
         let params = GenerateParams {
             max_new_tokens: max_new_tokens(model, opts),
-            temperature: if candidate == 1 {
+            temperature: if candidate <= 2 {
                 0.0
             } else {
                 opts.temperature
@@ -202,7 +260,18 @@ pub fn issue_to_patch(
             top_p: 0.95,
             seed: opts.seed.wrapping_add(candidate as u64),
             add_special_tokens: false,
+            // A primed answer is one block: the rest would be the model wandering off.
+            stop: if primed {
+                vec![REPLACE_END.to_owned()]
+            } else {
+                Vec::new()
+            },
             ..GenerateParams::default()
+        };
+        let (prompt, start) = if primed {
+            (format!("{prompt}{primer}"), primer.as_str())
+        } else {
+            (prompt.clone(), "")
         };
         let mut tokens = 0usize;
         progress(Stage::Generating {
@@ -210,7 +279,7 @@ pub fn issue_to_patch(
             of,
             tokens,
         });
-        let generation = model.generate(&prompt, &params, cancel, &mut |_| {
+        let mut generation = model.generate(&prompt, &params, cancel, &mut |_| {
             tokens += 1;
             if tokens.is_multiple_of(16) {
                 progress(Stage::Generating {
@@ -221,16 +290,21 @@ pub fn issue_to_patch(
             }
         })?;
         progress(Stage::Validating { candidate });
-        let checked = validate(ws, &snippets, &generation.text).and_then(|edits| {
-            // A fix asked for at a place (a code action) must change that file.
-            match focus {
-                Some(f) if !edits.iter().any(|e| e.path == f.path) => Err(format!(
-                    "the edit does not change {}, where the fix was asked for",
-                    f.path
-                )),
-                _ => Ok(edits),
-            }
-        });
+        if primed {
+            generation.text = primed_answer(start, &generation.text);
+        }
+        let checked = validate(ws, &snippets, &generation.text)
+            .and_then(|edits| {
+                // A fix asked for at a place (a code action) must change that file.
+                match focus {
+                    Some(f) if !edits.iter().any(|e| e.path == f.path) => Err(format!(
+                        "the edit does not change {}, where the fix was asked for",
+                        f.path
+                    )),
+                    _ => Ok(edits),
+                }
+            })
+            .and_then(|edits| passes_tests(gate.as_ref(), edits));
         match checked {
             Ok(edits) => {
                 return Ok(Patch {
@@ -238,21 +312,286 @@ pub fn issue_to_patch(
                     edits,
                     answer: generation.text,
                     candidates: candidate,
+                    source: PatchSource::Answer,
+                    tested: gate.as_ref().map(|g| g.command().to_owned()),
                     rejected,
                     localization,
                     snippets,
                 })
             }
             Err(why) => {
-                tracing::debug!("candidate {candidate} rejected: {why}");
+                tracing::debug!(
+                    "candidate {candidate} rejected: {why}; its answer:\n{}",
+                    generation.text
+                );
                 rejected.push(format!("candidate {candidate}: {why}"));
             }
+        }
+    }
+    if opts.mutants > 0 {
+        let ranked = ranked_mutants(ws, model, issue, &snippets, focus, opts, cancel, progress)?;
+        match pick_mutant(ws, &snippets, ranked, gate.as_ref()) {
+            Ok((edits, answer, gain)) => {
+                return Ok(Patch {
+                    diff: edit::unified_diff(&edits),
+                    edits,
+                    answer,
+                    candidates: of,
+                    source: PatchSource::OneLineEdit { score: gain },
+                    tested: gate.as_ref().map(|g| g.command().to_owned()),
+                    rejected,
+                    localization,
+                    snippets,
+                });
+            }
+            Err(why) => rejected.push(format!("one-line edits: {why}")),
         }
     }
     Err(PatchError::NoValidPatch {
         tried: of,
         reasons: rejected,
     })
+}
+
+/// The most issue-like issue text for scoring: its start, within a bound.
+const SCORE_ISSUE_CHARS: usize = 1500;
+/// Functions whose one-line edits are ranked.
+const MUTATED_FUNCTIONS: usize = 3;
+
+/// The test gate, when a test command is set: a scratch copy whose tests pass before any patch.
+/// Why it is off otherwise goes to `notes`.
+fn test_gate(
+    ws: &Workspace<'_>,
+    opts: &PatchOptions,
+    notes: &mut Vec<String>,
+) -> Option<testrun::TestRun> {
+    let cmd = opts.test_cmd.as_deref()?;
+    let scratch = opts.scratch_dir.as_deref()?;
+    let run = match testrun::TestRun::new(ws.index.root(), scratch, cmd) {
+        Ok(run) => run,
+        Err(e) => {
+            notes.push(format!("tests not run: cannot copy the workspace: {e}"));
+            return None;
+        }
+    };
+    match run.baseline() {
+        Ok(testrun::Outcome::Pass) => Some(run),
+        Ok(testrun::Outcome::Fail(tail)) => {
+            notes.push(format!(
+                "tests not used: `{cmd}` fails before any patch: …{tail}"
+            ));
+            None
+        }
+        Ok(testrun::Outcome::TimedOut) => {
+            notes.push(format!(
+                "tests not used: `{cmd}` ran over {} s before any patch",
+                testrun::TEST_TIMEOUT.as_secs()
+            ));
+            None
+        }
+        Err(e) => {
+            notes.push(format!("tests not run: `{cmd}`: {e}"));
+            None
+        }
+    }
+}
+
+/// `edits` if they pass the test gate (or there is none), else why not.
+fn passes_tests(
+    gate: Option<&testrun::TestRun>,
+    edits: Vec<FileEdit>,
+) -> Result<Vec<FileEdit>, String> {
+    let Some(gate) = gate else { return Ok(edits) };
+    match gate.with_edits(&edits) {
+        Ok(testrun::Outcome::Pass) => Ok(edits),
+        Ok(testrun::Outcome::Fail(tail)) => Err(format!("the tests fail with it: …{tail}")),
+        Ok(testrun::Outcome::TimedOut) => Err(format!(
+            "the tests ran over {} s with it",
+            testrun::TEST_TIMEOUT.as_secs()
+        )),
+        Err(e) => Err(format!("the tests could not run: {e}")),
+    }
+}
+
+/// One-line edits tried against the tests, best-scored first.
+const MUTANTS_TESTED: usize = 8;
+
+/// The one-line edit to propose: without tests, the best-scored one if the issue made it
+/// likelier (score > 0) and it validates; with tests, the first of the best-scored ones that
+/// validates and passes them, whatever its score (the tests are the stronger evidence).
+fn pick_mutant(
+    ws: &Workspace<'_>,
+    snippets: &[Snippet],
+    ranked: Vec<(f64, &Snippet, mutate::Mutant)>,
+    gate: Option<&testrun::TestRun>,
+) -> Result<(Vec<FileEdit>, String, f64), String> {
+    if ranked.is_empty() {
+        return Err("none to try in the functions shown".to_owned());
+    }
+    let total = ranked.len();
+    let mut why = Vec::new();
+    for (score, snip, m) in ranked
+        .into_iter()
+        .take(if gate.is_some() { MUTANTS_TESTED } else { 1 })
+    {
+        if gate.is_none() && score <= 0.0 {
+            return Err(format!(
+                "the issue made none of {total} likelier to the model than the original line"
+            ));
+        }
+        let answer = mutant_answer(snip, &m);
+        match validate(ws, snippets, &answer).and_then(|edits| passes_tests(gate, edits)) {
+            Ok(edits) => return Ok((edits, answer, score)),
+            Err(e) => why.push(format!("`{}` → `{}`: {e}", m.before.trim(), m.after.trim())),
+        }
+    }
+    Err(format!(
+        "{total} ranked, the best {} rejected: {}",
+        why.len(),
+        why.join("; ")
+    ))
+}
+
+/// A mutant as a SEARCH/REPLACE answer over its whole function.
+fn mutant_answer(snip: &Snippet, m: &mutate::Mutant) -> String {
+    let mut after_text = String::new();
+    for (i, line) in snip.text.split_inclusive('\n').enumerate() {
+        if i == m.line {
+            after_text.push_str(&m.after);
+            after_text.push_str(&line[line.trim_end_matches(['\r', '\n']).len()..]);
+        } else {
+            after_text.push_str(line);
+        }
+    }
+    format!(
+        "{}\n<<<<<<< SEARCH\n{}=======\n{}{REPLACE_END}\n",
+        snip.path,
+        ensure_newline(&snip.text),
+        ensure_newline(&after_text)
+    )
+}
+
+/// The fallback when no answer validates: one-line edits of the best-ranked source functions
+/// shown (the focused file only, for a code action). Each is scored by what the issue does to
+/// the model's preference for the edited line over the original, as the continuation of the
+/// function up to that line: the log-likelihood gain of the edit after "the issue, then the fixed
+/// code", minus its gain without the issue. The difference cancels what the model finds likely
+/// anyway (`return 0` over `return 1`) and keeps what the issue argues for. Best scores come
+/// first; [`pick_mutant`] chooses.
+#[allow(clippy::too_many_arguments)]
+fn ranked_mutants<'s>(
+    ws: &Workspace<'_>,
+    model: &Model,
+    issue: &str,
+    snippets: &'s [Snippet],
+    focus: Option<&Focus>,
+    opts: &PatchOptions,
+    cancel: &CancelToken,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<Vec<(f64, &'s Snippet, mutate::Mutant)>, PatchError> {
+    let mut sites: Vec<(&Snippet, Vec<mutate::Mutant>)> = Vec::new();
+    let mut total = 0;
+    // The best-ranked source functions (tests describe the bug; they are not where it is), in
+    // files that parse: a syntax error needs another kind of fix than a one-line edit.
+    let parses = |path: &str| {
+        let lang = Lang::from_path(Path::new(path));
+        match (lang, (ws.read)(path)) {
+            (Some(lang), Some(text)) => index::count_parse_errors(lang, &text) == Some(0),
+            _ => false,
+        }
+    };
+    let functions = snippets
+        .iter()
+        .filter(|s| s.name.is_some() && !crate::assist::localize::is_test_path(&s.path))
+        .filter(|s| focus.is_none_or(|f| f.path == s.path))
+        .filter(|s| parses(&s.path))
+        .take(MUTATED_FUNCTIONS);
+    for snip in functions {
+        let Some(lang) = Lang::from_path(Path::new(&snip.path)) else {
+            continue;
+        };
+        let found = mutate::mutants(lang, &snip.text, opts.mutants - total);
+        total += found.len();
+        if !found.is_empty() {
+            sites.push((snip, found));
+        }
+        if total >= opts.mutants {
+            break;
+        }
+    }
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    let mut issue_text: String = issue.trim().chars().take(SCORE_ISSUE_CHARS).collect();
+    if issue_text.len() < issue.trim().len() {
+        issue_text.push_str(" […]");
+    }
+    let mut done = 0;
+    let mut ranked: Vec<(f64, &Snippet, mutate::Mutant)> = Vec::new();
+    for (snip, found) in &sites {
+        let lines: Vec<&str> = snip.text.lines().collect();
+        let fence = snip.path.rsplit('.').next().unwrap_or_default();
+        // Per line: the original's nll with and without the issue.
+        let mut original: Option<(usize, f64, f64)> = None;
+        for m in found {
+            if cancel.is_cancelled() {
+                return Err(PatchError::Cancelled);
+            }
+            let prefix: String = lines[..m.line].iter().map(|l| format!("{l}\n")).collect();
+            let with_issue = format!(
+                "Issue:\n{issue_text}\n\nThe fixed code of {}:\n```{fence}\n{prefix}",
+                snip.path
+            );
+            let without = format!("The code of {}:\n```{fence}\n{prefix}", snip.path);
+            let nll = |context: &str, line: &str| -> Result<f64, PatchError> {
+                Ok(model.score(context, &format!("{line}\n"), cancel)?.nll)
+            };
+            let (before_issue, before_plain) = match original {
+                Some((line, a, b)) if line == m.line => (a, b),
+                _ => {
+                    let pair = (nll(&with_issue, &m.before)?, nll(&without, &m.before)?);
+                    original = Some((m.line, pair.0, pair.1));
+                    pair
+                }
+            };
+            let gain_issue = before_issue - nll(&with_issue, &m.after)?;
+            let gain_plain = before_plain - nll(&without, &m.after)?;
+            let score = gain_issue - gain_plain;
+            done += 1;
+            progress(Stage::Ranking { done, of: total });
+            tracing::debug!(
+                "one-line edit {:?} → {:?}: {score:.2} (gain {gain_issue:.2} with the issue, {gain_plain:.2} without)",
+                m.before.trim(),
+                m.after.trim()
+            );
+            ranked.push((score, snip, m.clone()));
+        }
+    }
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(ranked)
+}
+
+fn ensure_newline(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    }
+}
+
+/// How a SEARCH/REPLACE block ends.
+const REPLACE_END: &str = ">>>>>>> REPLACE";
+
+/// The start of a primed answer: the best-ranked code's path and an opened SEARCH block.
+fn primer(snippets: &[Snippet]) -> String {
+    let path = snippets.first().map_or("", |s| s.path.as_str());
+    format!("{path}\n<<<<<<< SEARCH\n")
+}
+
+/// A primed answer as the model would have written it whole: the primer, what it generated, and
+/// the end marker its generation stopped at (or never reached).
+fn primed_answer(primer: &str, generated: &str) -> String {
+    format!("{primer}{}\n{REPLACE_END}\n", generated.trim_end())
 }
 
 /// The edits of one model answer, or why it is not a valid patch.
@@ -398,6 +737,29 @@ fn reindent_to(text: &str, first: &str, target: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_primed_answer_reads_as_one_block_on_the_best_ranked_file() {
+        let snippets = vec![Snippet {
+            path: "inventory/pricing.py".into(),
+            name: Some("bulk_discount_percent".into()),
+            start_line: 32,
+            end_line: 42,
+            text: "        if quantity > min_quantity:\n".into(),
+        }];
+        let start = primer(&snippets);
+        assert_eq!(start, "inventory/pricing.py\n<<<<<<< SEARCH\n");
+        // What a model generates after the primer, up to the stop string.
+        let generated =
+            "        if quantity > min_quantity:\n=======\n        if quantity >= min_quantity:\n";
+        let blocks = edit::parse_blocks(&primed_answer(&start, generated));
+        assert_eq!(blocks.len(), 1, "{blocks:?}");
+        assert_eq!(blocks[0].path.as_deref(), Some("inventory/pricing.py"));
+        assert_eq!(blocks[0].search, "        if quantity > min_quantity:\n");
+        assert_eq!(blocks[0].replace, "        if quantity >= min_quantity:\n");
+        // Prose after the primer is no block.
+        assert!(edit::parse_blocks(&primed_answer(&start, "I cannot see the bug.")).is_empty());
+    }
 
     #[test]
     fn a_rewritten_method_replaces_the_original_reindented() {

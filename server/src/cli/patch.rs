@@ -12,7 +12,9 @@ use super::generate::{model_dir, RuntimeArgs};
 use super::index::{open_index, IndexFlags};
 use super::localize::issue_text;
 use crate::assist::edit;
-use crate::assist::patch::{issue_to_patch, PatchError, PatchOptions, Stage, Workspace};
+use crate::assist::patch::{
+    issue_to_patch, PatchError, PatchOptions, PatchSource, Stage, Workspace,
+};
 use crate::cancel::CancelToken;
 use crate::model::{Model, Runtime};
 
@@ -38,6 +40,14 @@ pub struct PatchArgs {
     /// Seed of the sampled candidates.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The project's test command (run with `sh -c` from the workspace root): a patch must also
+    /// pass it. It runs in a scratch copy of the workspace under spot's data dir, and must pass
+    /// before any patch, or it is not used.
+    #[arg(long, value_name = "CMD")]
+    pub test_cmd: Option<String>,
+    /// One-line edits ranked by the model when no answer validates (0: none).
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    pub mutants: usize,
     /// Also print the prompt, the model's answer and why candidates were rejected (stderr).
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -81,6 +91,9 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
         candidates: args.candidates.max(1),
         max_new_tokens: args.max_tokens,
         seed: args.seed,
+        mutants: args.mutants,
+        test_cmd: args.test_cmd.clone(),
+        scratch_dir: Some(crate::data_dir::scratch_dir(&data_dir)),
         ..PatchOptions::default()
     };
     let spinner = (!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
@@ -143,6 +156,11 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
             "files": patch.edits.iter().map(|e| &e.path).collect::<Vec<_>>(),
             "summary": patch.summary(),
             "candidates": patch.candidates,
+            "source": match patch.source {
+                PatchSource::Answer => serde_json::json!({"kind": "answer"}),
+                PatchSource::OneLineEdit { score } => serde_json::json!({"kind": "one_line_edit", "score": score}),
+            },
+            "tested": patch.tested,
             "rejected": patch.rejected,
             "answer": patch.answer,
             "localization": patch.localization,
@@ -152,10 +170,9 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         write!(out, "{}", patch.diff)?;
         eprintln!(
-            "spot patch: {} (validated: applies, parses, inside the workspace; candidate {} of {}, {elapsed:.1} s){}",
+            "spot patch: {} (validated: applies, parses, inside the workspace; {}; {elapsed:.1} s){}",
             patch.summary(),
-            patch.candidates,
-            opts.candidates,
+            patch.provenance(opts.candidates),
             if applied { "; written" } else { "; not written (pass --apply)" }
         );
     }

@@ -29,7 +29,9 @@ use super::server::Backend;
 use super::{from_proto, to_proto};
 use crate::assist::edit::{self, FileEdit};
 use crate::assist::localize::{localize_with, LocalizeOptions, Sources};
-use crate::assist::patch::{issue_to_patch, Patch, PatchError, PatchOptions, Workspace};
+use crate::assist::patch::{
+    issue_to_patch, Patch, PatchError, PatchOptions, PatchSource, Workspace,
+};
 use crate::assist::prompt::{function_at, Focus};
 use crate::cancel::CancelToken;
 use crate::index::{self, Index, Lang};
@@ -624,13 +626,18 @@ impl Backend {
         let cancel = job.cancel.clone();
         let backend = self.clone();
         let work_index = Arc::clone(&index);
+        let test_cmd = self.state.settings.read().test_command.clone();
         let work = tokio::task::spawn_blocking(move || {
             let read = |rel: &str| backend.current_text(&work_index, rel);
             let ws = Workspace {
                 index: &work_index,
                 read: &read,
             };
-            let opts = PatchOptions::default();
+            let opts = PatchOptions {
+                test_cmd: test_cmd.clone(),
+                scratch_dir: Some(crate::data_dir::scratch_dir(&backend.state.data_dir)),
+                ..PatchOptions::default()
+            };
             issue_to_patch(
                 &ws,
                 &model,
@@ -680,6 +687,11 @@ impl Backend {
             "files": patch.edits.iter().map(|e| &e.path).collect::<Vec<_>>(),
             "edit": edit,
             "candidates": patch.candidates,
+            "source": match patch.source {
+                PatchSource::Answer => "answer",
+                PatchSource::OneLineEdit { .. } => "oneLineEdit",
+            },
+            "tested": patch.tested,
             "summary": patch.summary(),
         });
         let status = if a.apply {

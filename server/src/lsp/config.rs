@@ -40,6 +40,8 @@ pub struct Settings {
     pub learn_trigger: LearnTrigger,
     pub learn_every_n_commits: u32,
     pub learn_idle_minutes: u32,
+    /// The project's test command; a patch must pass it (run in a scratch copy).
+    pub test_command: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             provider: ProviderSetting::Auto,
             ort_path: None,
             log_level: "info".to_owned(),
+            test_command: None,
             learn_trigger: LearnTrigger::Manual,
             learn_every_n_commits: 20,
             learn_idle_minutes: 30,
@@ -65,6 +68,7 @@ pub const KEYS: &[&str] = &[
     "ortPath",
     "logLevel",
     "learning",
+    "testCommand",
 ];
 
 impl Settings {
@@ -123,6 +127,13 @@ impl Settings {
                     _ => bad("one of error, warn, info, debug, trace"),
                 },
                 "learning" => parse_learning(&mut s, v, &mut warnings),
+                "testCommand" => match v {
+                    Value::String(c) if !c.trim().is_empty() => {
+                        s.test_command = Some(c.trim().to_owned())
+                    }
+                    Value::String(_) | Value::Null => {}
+                    _ => bad("a shell command"),
+                },
                 _ => warnings.push(format!(
                     "unknown spot setting `{key}` (known: {}); ignored",
                     KEYS.join(", ")
@@ -218,7 +229,7 @@ mod tests {
         assert_eq!(s.learn_idle_minutes, 30);
         expect_test::expect![[r#"
             [
-                "unknown spot setting `colour` (known: maxFileSize, modelDir, provider, ortPath, logLevel, learning); ignored",
+                "unknown spot setting `colour` (known: maxFileSize, modelDir, provider, ortPath, logLevel, learning, testCommand); ignored",
                 "spot setting `learning.idleMinutes`: expected an integer from 1 to 10000, got 0; using the default",
                 "spot setting `maxFileSize`: expected a positive integer (bytes), got \"big\"; using the default",
                 "spot setting `modelDir`: expected a directory path, got 42; using the default",

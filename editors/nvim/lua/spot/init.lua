@@ -38,6 +38,7 @@ local defaults = {
   provider = nil, --- @type 'auto'|'cuda'|'directml'|'cpu'|nil
   ort_path = nil, --- @type string?   ortPath
   max_file_size = nil, --- @type integer? maxFileSize (bytes)
+  test_command = nil, --- @type string? testCommand: a patch must also pass it (e.g. 'python3 -m pytest -q')
   log_level = nil, --- @type 'error'|'warn'|'info'|'debug'|'trace'|nil
   learning = nil, --- @type {trigger?: 'manual'|'commits'|'idle', every_n_commits?: integer, idle_minutes?: integer}?
   --- Raw settings merged over the ones above (camelCase keys, sent as they are).
@@ -99,6 +100,7 @@ function M.server_settings(config)
   put('provider', config.provider)
   put('ortPath', config.ort_path and vim.fn.expand(config.ort_path) or nil)
   put('maxFileSize', config.max_file_size)
+  put('testCommand', config.test_command)
   put('logLevel', config.log_level)
   if type(config.learning) == 'table' then
     local l = {}
