@@ -426,7 +426,9 @@ fn pick_mutant(
     gate: Option<&testrun::TestRun>,
 ) -> Result<(Vec<FileEdit>, String, f64), String> {
     if ranked.is_empty() {
-        return Err("none to try in the functions shown".to_owned());
+        return Err(
+            "none to try (they are made only in source functions of files that parse)".to_owned(),
+        );
     }
     let total = ranked.len();
     let mut why = Vec::new();
