@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fixture, uri, Client};
+use common::{fixture, ort_available, uri, Client};
 use serde_json::{json, Value};
 
 const SHOP: &str = r#"
@@ -53,18 +53,6 @@ fn repo_root() -> PathBuf {
 
 fn tiny_model() -> PathBuf {
     repo_root().join("fixtures/models/tiny")
-}
-
-fn ort_available() -> bool {
-    if !common::ort_env().is_empty() || std::env::var_os("ORT_DYLIB_PATH").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
-        "SPOT_REQUIRE_ORT=1 but no ONNX Runtime: run fixtures/models/setup.sh --runtime-only"
-    );
-    eprintln!("SKIP: no ONNX Runtime (run fixtures/models/setup.sh --runtime-only)");
-    false
 }
 
 fn start(

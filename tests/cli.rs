@@ -320,12 +320,7 @@ fn experience_builds_four_verified_units_from_the_history() {
 #[test]
 fn patch_prints_and_applies_a_validated_diff() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    if common::ort_env().is_empty() && std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        assert!(
-            std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
-            "no ONNX Runtime"
-        );
-        eprintln!("SKIP: no ONNX Runtime");
+    if !common::ort_available() {
         return;
     }
     let scenario: serde_json::Value = serde_json::from_str(
@@ -419,12 +414,7 @@ fn patch_prints_and_applies_a_validated_diff() {
 #[test]
 fn patch_tests_candidates_in_a_scratch_copy() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    if common::ort_env().is_empty() && std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        assert!(
-            std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
-            "no ONNX Runtime"
-        );
-        eprintln!("SKIP: no ONNX Runtime");
+    if !common::ort_available() {
         return;
     }
     let repos = fixture_repos();

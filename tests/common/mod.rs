@@ -76,6 +76,20 @@ pub fn ort_env() -> Vec<(String, PathBuf)> {
         .unwrap_or_default()
 }
 
+/// Whether a model test can run: ONNX Runtime is found (see [`ort_env`]). Without it the test
+/// prints SKIP, unless `SPOT_REQUIRE_ORT=1` (CI), where it fails.
+pub fn ort_available() -> bool {
+    if !ort_env().is_empty() || std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
+        "SPOT_REQUIRE_ORT=1 but no ONNX Runtime: run fixtures/models/setup.sh --runtime-only"
+    );
+    eprintln!("SKIP: no ONNX Runtime (run fixtures/models/setup.sh --runtime-only)");
+    false
+}
+
 pub fn spot_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spot"))
 }
