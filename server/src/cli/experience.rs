@@ -58,6 +58,7 @@ pub fn run(args: ExperienceArgs) -> anyhow::Result<ExitCode> {
         heldout: args.heldout,
         history: args.history,
         test_cmd: args.test_cmd.clone(),
+        scratch_dir: Some(crate::data_dir::scratch_dir(&crate::data_dir::resolve())),
         ..ExperienceOptions::default()
     };
     let bar = (!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {

@@ -74,6 +74,9 @@ pub struct ExperienceOptions {
     /// Shell command that runs the repository's tests (in the repository's root), used to
     /// verify test-writing samples; `None` leaves them unverified.
     pub test_cmd: Option<String>,
+    /// Where the checkouts that `test_cmd` runs in go (spot's data dir `scratch/`); `None`: the
+    /// system's temp dir.
+    pub scratch_dir: Option<std::path::PathBuf>,
     /// Prompt budget of bug-replay samples, in tokens (estimated at 3.2 characters per token).
     pub max_prompt_tokens: usize,
 }
@@ -88,6 +91,7 @@ impl Default for ExperienceOptions {
             heldout: 0.1,
             history: 2000,
             test_cmd: None,
+            scratch_dir: None,
             max_prompt_tokens: PatchOptions::default().max_prompt_tokens,
         }
     }
@@ -874,7 +878,14 @@ fn test_writing(
         question = question.replace(&fix_diff, "(omitted: too long)\n");
     }
     let verified = match &opts.test_cmd {
-        Some(cmd) => Some(verify_test(repo, c, path, &after, cmd)?),
+        Some(cmd) => Some(verify_test(
+            repo,
+            c,
+            path,
+            &after,
+            cmd,
+            opts.scratch_dir.as_deref(),
+        )?),
         None => None,
     };
     if verified == Some(false) {
@@ -903,9 +914,18 @@ fn verify_test(
     test_path: &str,
     test_after: &str,
     cmd: &str,
+    scratch: Option<&Path>,
 ) -> Result<bool, ExperienceError> {
     let run = |commit: &str| -> Result<bool, ExperienceError> {
-        let dir = tempfile::tempdir()?;
+        let dir = match scratch {
+            Some(scratch) => {
+                std::fs::create_dir_all(scratch)?;
+                tempfile::Builder::new()
+                    .prefix("experience-tests-")
+                    .tempdir_in(scratch)?
+            }
+            None => tempfile::tempdir()?,
+        };
         materialize(repo, commit, dir.path())?;
         let file = dir.path().join(test_path);
         if let Some(parent) = file.parent() {

@@ -315,6 +315,16 @@ fn run_trainer(
     if let Some(t) = opts.threads {
         cmd.args(["--threads", &t.to_string()]);
     }
+    // The trainer's own files stay in the run dir, under spot's data dir: temp files, caches
+    // (Hugging Face, torch), and it never reaches for a hub (the base is a local directory).
+    let tmp = run.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    cmd.env("TMPDIR", &tmp)
+        .env("XDG_CACHE_HOME", run.join("cache"))
+        .env("HF_HOME", run.join("cache").join("huggingface"))
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TRANSFORMERS_OFFLINE", "1")
+        .env("HF_DATASETS_OFFLINE", "1");
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
@@ -387,6 +397,9 @@ fn run_trainer(
             error = ev["message"].as_str().map(str::to_owned);
         }
     }
+    // Its temp files and caches are of no use once it has ended (the log stays).
+    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_dir_all(run.join("cache"));
     if terminated {
         return Err(LearnError::Cancelled);
     }
