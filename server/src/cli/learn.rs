@@ -300,17 +300,18 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
         } else {
             "no valid patch"
         };
+        let how = if c.one_line_edit { "1-line" } else { "" };
         writeln!(
             out,
-            "{:.10}  {:<18} {:>5.1} s  {}",
+            "{:.10}  {:<18} {how:<6} {:>5.1} s  {}",
             c.commit, verdict, c.seconds, c.subject
         )?;
     }
     let n = report.cases.len();
     writeln!(
         out,
-        "{n} fixes of {} with {}: {} valid patches, {} on a file the fix changed, {} equal to the real fix",
-        report.repo, report.model, report.valid, report.right_file, report.exact
+        "{n} fixes of {} with {}: {} valid patches ({} of them one-line edits ranked by the model), {} on a file the fix changed, {} equal to the real fix",
+        report.repo, report.model, report.valid, report.one_line_edits, report.right_file, report.exact
     )?;
     Ok(ExitCode::SUCCESS)
 }

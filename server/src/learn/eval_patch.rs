@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::assist::localize::is_test_path;
-use crate::assist::patch::{issue_to_patch, PatchError, PatchOptions, Workspace};
+use crate::assist::patch::{issue_to_patch, PatchError, PatchOptions, PatchSource, Workspace};
 use crate::cancel::CancelToken;
 use crate::index::Lang;
 use crate::learn::git::{GitError, Repo};
@@ -31,6 +31,8 @@ pub struct PatchCase {
     pub right_file: bool,
     /// The valid patch is the real fix.
     pub exact: bool,
+    /// The valid patch is a one-line edit ranked by the model, not one of its answers.
+    pub one_line_edit: bool,
     pub candidates: usize,
     pub files: Vec<String>,
     /// Why no candidate validated, or the error.
@@ -46,6 +48,8 @@ pub struct PatchReport {
     pub valid: usize,
     pub right_file: usize,
     pub exact: usize,
+    /// Valid patches that were one-line edits.
+    pub one_line_edits: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,7 @@ pub fn eval_patch(
             valid: false,
             right_file: false,
             exact: false,
+            one_line_edit: false,
             candidates: 0,
             files: Vec::new(),
             error: None,
@@ -132,6 +137,7 @@ pub fn eval_patch(
         match result {
             Ok(patch) => {
                 case.valid = true;
+                case.one_line_edit = matches!(patch.source, PatchSource::OneLineEdit { .. });
                 case.candidates = patch.candidates;
                 case.files = patch.edits.iter().map(|e| e.path.clone()).collect();
                 case.right_file = patch.edits.iter().any(|e| gold.contains(&e.path));
@@ -163,6 +169,7 @@ pub fn eval_patch(
         valid: cases.iter().filter(|c| c.valid).count(),
         right_file: cases.iter().filter(|c| c.right_file).count(),
         exact: cases.iter().filter(|c| c.exact).count(),
+        one_line_edits: cases.iter().filter(|c| c.one_line_edit).count(),
         cases,
     })
 }
