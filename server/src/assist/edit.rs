@@ -430,6 +430,11 @@ pub fn unified_diff(edits: &[FileEdit]) -> String {
     out
 }
 
+/// How a block opens, as [`format_blocks`] writes it (the parser takes other marker lengths).
+pub const SEARCH_START: &str = "<<<<<<< SEARCH";
+/// How a block ends, as [`format_blocks`] writes it.
+pub const REPLACE_END: &str = ">>>>>>> REPLACE";
+
 /// Search/replace blocks that turn `before` into `after` (one per group of changed lines, each
 /// with enough unchanged lines around it to be unique in `before`), with the path line first.
 pub fn format_blocks(path: &str, before: &str, after: &str) -> String {
@@ -471,11 +476,11 @@ pub fn format_blocks(path: &str, before: &str, after: &str) -> String {
         }
         let search: String = old_lines[lo..hi].concat();
         let replace = format!("{pre}{new}{post}");
-        let _ = writeln!(out, "{path}\n<<<<<<< SEARCH");
+        let _ = writeln!(out, "{path}\n{SEARCH_START}");
         push_text(&mut out, &search);
         out.push_str("=======\n");
         push_text(&mut out, &replace);
-        out.push_str(">>>>>>> REPLACE\n");
+        let _ = writeln!(out, "{REPLACE_END}");
     }
     out
 }

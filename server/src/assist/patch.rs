@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use crate::assist::edit::{self, Block, FileEdit};
+use crate::assist::edit::{self, Block, FileEdit, REPLACE_END, SEARCH_START};
 use crate::assist::localize::{localize, Localization, LocalizeOptions};
 use crate::assist::prompt::{self, Focus, Snippet};
 use crate::assist::{mutate, testrun};
@@ -441,9 +441,12 @@ fn pick_mutant(
                 "the issue made none of {total} likelier to the model than the original line"
             ));
         }
-        let answer = mutant_answer(snip, &m);
-        match validate(ws, snippets, &answer).and_then(|edits| passes_tests(gate, edits)) {
-            Ok(edits) => return Ok((edits, answer, score)),
+        let checked = mutant_answer(ws, snip, &m).and_then(|answer| {
+            let edits = validate(ws, snippets, &answer).and_then(|e| passes_tests(gate, e))?;
+            Ok((edits, answer))
+        });
+        match checked {
+            Ok((edits, answer)) => return Ok((edits, answer, score)),
             Err(e) => why.push(format!("`{}` → `{}`: {e}", m.before.trim(), m.after.trim())),
         }
     }
@@ -454,23 +457,24 @@ fn pick_mutant(
     ))
 }
 
-/// A mutant as a SEARCH/REPLACE answer over its whole function.
-fn mutant_answer(snip: &Snippet, m: &mutate::Mutant) -> String {
-    let mut after_text = String::new();
-    for (i, line) in snip.text.split_inclusive('\n').enumerate() {
-        if i == m.line {
-            after_text.push_str(&m.after);
-            after_text.push_str(&line[line.trim_end_matches(['\r', '\n']).len()..]);
+/// A mutant as a SEARCH/REPLACE answer on its file (the changed line with just enough context
+/// to be unique there), or why the file cannot be read.
+fn mutant_answer(ws: &Workspace<'_>, snip: &Snippet, m: &mutate::Mutant) -> Result<String, String> {
+    let before = (ws.read)(&snip.path).ok_or_else(|| format!("cannot read {}", snip.path))?;
+    let at = snip.start_line as usize - 1 + m.line;
+    if before.lines().nth(at) != Some(m.before.as_str()) {
+        return Err(format!("{} changed since it was shown", snip.path));
+    }
+    let mut after = String::with_capacity(before.len() + 2);
+    for (i, line) in before.split_inclusive('\n').enumerate() {
+        if i == at {
+            after.push_str(&m.after);
+            after.push_str(&line[line.trim_end_matches(['\r', '\n']).len()..]);
         } else {
-            after_text.push_str(line);
+            after.push_str(line);
         }
     }
-    format!(
-        "{}\n<<<<<<< SEARCH\n{}=======\n{}{REPLACE_END}\n",
-        snip.path,
-        ensure_newline(&snip.text),
-        ensure_newline(&after_text)
-    )
+    Ok(edit::format_blocks(&snip.path, &before, &after))
 }
 
 /// The fallback when no answer validates: one-line edits of the best-ranked source functions
@@ -573,21 +577,10 @@ fn ranked_mutants<'s>(
     Ok(ranked)
 }
 
-fn ensure_newline(text: &str) -> String {
-    if text.ends_with('\n') {
-        text.to_owned()
-    } else {
-        format!("{text}\n")
-    }
-}
-
-/// How a SEARCH/REPLACE block ends.
-const REPLACE_END: &str = ">>>>>>> REPLACE";
-
 /// The start of a primed answer: the best-ranked code's path and an opened SEARCH block.
 fn primer(snippets: &[Snippet]) -> String {
     let path = snippets.first().map_or("", |s| s.path.as_str());
-    format!("{path}\n<<<<<<< SEARCH\n")
+    format!("{path}\n{SEARCH_START}\n")
 }
 
 /// A primed answer as the model would have written it whole: the primer, what it generated, and
