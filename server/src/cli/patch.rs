@@ -139,8 +139,9 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
             eprintln!("rejected {r}");
         }
         eprintln!(
-            "--- model answer (candidate {}) ---\n{}\n---",
-            patch.candidates, patch.answer
+            "--- answer ({}) ---\n{}\n---",
+            patch.provenance(opts.candidates),
+            patch.answer
         );
     }
     let applied = if args.apply {
