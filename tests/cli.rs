@@ -7,13 +7,21 @@ use std::process::Command;
 use common::{fixture, spot_bin};
 
 fn spot(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let (code, out, err) = spot_code(data, args);
+    (code == Some(0), out, err)
+}
+
+/// `spot ARGS` with `data` as its data dir and ONNX Runtime where the tests found it: the exit
+/// code, stdout and stderr.
+fn spot_code(data: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(spot_bin())
         .args(args)
         .env("SPOT_DATA_DIR", data)
+        .envs(common::ort_env())
         .output()
         .expect("run spot");
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -359,17 +367,7 @@ fn patch_prints_and_applies_a_validated_diff() {
         let issue = format!("@{}", issue_file.display());
         args.push(&issue);
         args.extend_from_slice(extra);
-        let out = Command::new(spot_bin())
-            .args(&args)
-            .env("SPOT_DATA_DIR", data.path())
-            .envs(common::ort_env())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        spot_code(data.path(), &args)
     };
     let (code, diff, err) = patch(&[]);
     assert_eq!(code, Some(0), "{err}");
@@ -390,20 +388,17 @@ fn patch_prints_and_applies_a_validated_diff() {
         git(&["show", &format!("{fix}:{file}")])
     );
 
-    let out = Command::new(spot_bin())
-        .args([
+    let (ok, _, err) = spot(
+        data.path(),
+        &[
             "patch",
             ws.to_str().unwrap(),
             "some issue",
             "--model",
             "/nonexistent/model",
-        ])
-        .env("SPOT_DATA_DIR", data.path())
-        .envs(common::ort_env())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        ],
+    );
+    assert!(!ok);
     assert!(err.contains("/nonexistent/model"), "{err}");
 }
 
@@ -436,8 +431,9 @@ fn patch_tests_candidates_in_a_scratch_copy() {
     };
     let before = snapshot(&ws);
     let patch = |test_cmd: &str| {
-        let out = Command::new(spot_bin())
-            .args([
+        spot_code(
+            data.path(),
+            &[
                 "patch",
                 ws.to_str().unwrap(),
                 issue,
@@ -453,15 +449,7 @@ fn patch_tests_candidates_in_a_scratch_copy() {
                 "6",
                 "--test-cmd",
                 test_cmd,
-            ])
-            .env("SPOT_DATA_DIR", data.path())
-            .envs(common::ort_env())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            ],
         )
     };
 
