@@ -173,6 +173,14 @@ impl TreeCache {
         self.entries.push((rel.to_owned(), text, tree));
     }
 
+    /// The cached tree of `rel` and the text it was parsed from (cheap clones).
+    fn get(&self, rel: &str) -> Option<(Arc<str>, tree_sitter::Tree)> {
+        self.entries
+            .iter()
+            .find(|(r, _, _)| r == rel)
+            .map(|(_, text, tree)| (Arc::clone(text), tree.clone()))
+    }
+
     fn contains(&self, rel: &str) -> bool {
         self.entries.iter().any(|(r, _, _)| r == rel)
     }
@@ -573,6 +581,23 @@ impl Index {
             return self.remove(rel);
         }
         self.store(lang, rel, text, 0)
+    }
+
+    /// The syntax tree of `text` as the file `rel`. An open buffer's cached tree is used as it
+    /// is when it was parsed from exactly this text (a request after the re-indexer caught up),
+    /// or re-parsed incrementally from it when the buffer has moved on (edits still streaming
+    /// in); other files get a fresh parse. The cache is left as it is.
+    pub fn tree_of(&self, lang: Lang, rel: &str, text: &str) -> Option<tree_sitter::Tree> {
+        let cached = self.trees.lock().get(rel);
+        let old = match cached {
+            Some((old_text, tree)) if *old_text == *text => return Some(tree),
+            Some((old_text, mut tree)) => {
+                tree.edit(&input_edit(&old_text, text));
+                Some(tree)
+            }
+            None => None,
+        };
+        PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old.as_ref()))
     }
 
     /// Drops `rel` from the index.

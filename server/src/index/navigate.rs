@@ -1,16 +1,17 @@
 //! Go-to-definition, references and hover over the index, for a cursor in a file's text.
 //!
 //! Definition looks in order: the local scope (a parameter or binding earlier in the enclosing
-//! functions, found in a fresh parse of the text), the file's own definitions, files the file
-//! imports (cheap textual match of its import statements), then the whole index. Pure functions
-//! over the index and a text; no LSP.
+//! functions, found in the text's syntax tree: an open buffer's cached tree when it matches the
+//! text, else a fresh parse), the file's own definitions, files the file imports (cheap textual
+//! match of its import statements), then the whole index. Pure functions over the index and a
+//! text; no LSP.
 
-use tree_sitter::Node;
+use tree_sitter::{Node, Tree};
 
-use super::extract::{self, Columns};
+use super::extract::Columns;
 use super::file::{Def, DefKind, FileEntry, Span};
 use super::query::RefHit;
-use super::{Index, Lang, PARSER};
+use super::{Index, Lang};
 
 /// Where a definition is, and how sure spot is about it.
 #[derive(Debug, Clone)]
@@ -79,7 +80,7 @@ pub fn definition(index: &Index, rel: &str, text: &str, offset: u32) -> Vec<NavT
     };
     let member = is_member_access(text, start);
     if !member {
-        if let Some(local) = local_binding(lang, rel, text, start, name) {
+        if let Some(local) = local_binding(index, lang, rel, text, start, name) {
             return vec![local];
         }
     }
@@ -159,7 +160,9 @@ pub fn references(
     };
     let lang = Lang::from_path(std::path::Path::new(rel));
     let local = match lang {
-        Some(lang) if !is_member_access(text, start) => local_scope(lang, text, start, name),
+        Some(lang) if !is_member_access(text, start) => index
+            .tree_of(lang, rel, text)
+            .and_then(|tree| local_scope_in(&tree, lang, text, start, name)),
         _ => None,
     };
     let mut hits = index.references(name);
@@ -243,47 +246,52 @@ pub fn hover(index: &Index, rel: &str, text: &str, offset: u32) -> Option<HoverI
 }
 
 /// A parameter or binding of `name` visible at `start`, in the enclosing functions.
-fn local_binding(lang: Lang, rel: &str, text: &str, start: u32, name: &str) -> Option<NavTarget> {
-    let (_, binding) = local_scope(lang, text, start, name)?;
-    let cols = Columns::new(text);
-    PARSER.with(|p| {
-        let mut parser = p.borrow_mut();
-        let tree = extract::parse(&mut parser, lang, text, None)?;
-        let node = tree
-            .root_node()
-            .descendant_for_byte_range(binding as usize, binding as usize + name.len())?;
-        let span = cols.span(&node);
-        Some(NavTarget {
-            path: rel.to_owned(),
-            name_span: span,
-            span,
-            tier: Tier::Local,
-            def: None,
-            lang,
-        })
+fn local_binding(
+    index: &Index,
+    lang: Lang,
+    rel: &str,
+    text: &str,
+    start: u32,
+    name: &str,
+) -> Option<NavTarget> {
+    let tree = index.tree_of(lang, rel, text)?;
+    let (_, binding) = local_scope_in(&tree, lang, text, start, name)?;
+    let node = tree
+        .root_node()
+        .descendant_for_byte_range(binding as usize, binding as usize + name.len())?;
+    let span = Columns::new(text).span(&node);
+    Some(NavTarget {
+        path: rel.to_owned(),
+        name_span: span,
+        span,
+        tier: Tier::Local,
+        def: None,
+        lang,
     })
 }
 
 /// The enclosing function's byte range and the start of the nearest binding of `name` before
 /// `start` in it (searching outwards through nested functions).
-fn local_scope(lang: Lang, text: &str, start: u32, name: &str) -> Option<((u32, u32), u32)> {
-    PARSER.with(|p| {
-        let mut parser = p.borrow_mut();
-        let tree = extract::parse(&mut parser, lang, text, None)?;
-        let node = tree
-            .root_node()
-            .descendant_for_byte_range(start as usize, start as usize + name.len())?;
-        let mut scope = enclosing_function(lang, node);
-        while let Some(f) = scope {
-            let mut best: Option<u32> = None;
-            collect_bindings(lang, f, text, name, start, &mut best);
-            if let Some(b) = best {
-                return Some(((f.start_byte() as u32, f.end_byte() as u32), b));
-            }
-            scope = f.parent().and_then(|p| enclosing_function(lang, p));
+fn local_scope_in(
+    tree: &Tree,
+    lang: Lang,
+    text: &str,
+    start: u32,
+    name: &str,
+) -> Option<((u32, u32), u32)> {
+    let node = tree
+        .root_node()
+        .descendant_for_byte_range(start as usize, start as usize + name.len())?;
+    let mut scope = enclosing_function(lang, node);
+    while let Some(f) = scope {
+        let mut best: Option<u32> = None;
+        collect_bindings(lang, f, text, name, start, &mut best);
+        if let Some(b) = best {
+            return Some(((f.start_byte() as u32, f.end_byte() as u32), b));
         }
-        None
-    })
+        scope = f.parent().and_then(|p| enclosing_function(lang, p));
+    }
+    None
 }
 
 fn is_function_kind(lang: Lang, kind: &str) -> bool {
