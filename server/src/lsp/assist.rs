@@ -11,7 +11,7 @@
 //!
 //! The work itself is `assist::patch`; here are only conversions and bookkeeping.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -99,6 +99,8 @@ pub struct AssistState {
     resolving: Mutex<Option<CancelToken>>,
     last_status: Mutex<Option<Value>>,
     pub caps: RwLock<ClientCaps>,
+    /// Open documents with a syntax-diagnostics task waiting for their text to settle.
+    diagnostics_due: Mutex<HashSet<Uri>>,
 }
 
 impl Default for AssistState {
@@ -111,6 +113,7 @@ impl Default for AssistState {
             resolving: Mutex::new(None),
             last_status: Mutex::new(None),
             caps: RwLock::new(ClientCaps::default()),
+            diagnostics_due: Mutex::new(HashSet::new()),
         }
     }
 }
@@ -912,21 +915,29 @@ impl Backend {
     }
 
     /// Publishes the syntax errors tree-sitter finds in an open document, once its text has
-    /// been still for a moment (a burst of changes parses once), in the background.
+    /// been still for a moment, in the background. One task per document: a burst of changes
+    /// schedules it once and parses once.
     pub(super) fn publish_syntax_errors(&self, uri: &Uri) {
+        if !self.state.assist.diagnostics_due.lock().insert(uri.clone()) {
+            return; // the waiting task will see this change
+        }
         let backend = self.clone();
         let uri = uri.clone();
         tokio::spawn(async move {
-            let Some(version) = backend.state.docs.version(&uri) else {
-                return;
-            };
-            tokio::time::sleep(DIAGNOSTICS_DELAY).await;
+            // Wait until a whole delay passes without a change.
+            loop {
+                let before = backend.state.docs.version(&uri);
+                tokio::time::sleep(DIAGNOSTICS_DELAY).await;
+                if backend.state.docs.version(&uri) == before {
+                    break;
+                }
+            }
+            // From here a change schedules a new task; the text read below already holds every
+            // change made before this line.
+            backend.state.assist.diagnostics_due.lock().remove(&uri);
             let Some(doc) = backend.state.docs.get(&uri) else {
                 return;
             };
-            if doc.version != version {
-                return; // a newer change publishes its own
-            }
             let Some(lang) = from_proto::path(&uri).and_then(|p| Lang::from_path(&p)) else {
                 return;
             };
@@ -941,7 +952,7 @@ impl Backend {
                     .unwrap_or_default()
             };
             if backend.state.docs.version(&uri) != Some(doc.version) {
-                return;
+                return; // changed meanwhile: that change's task publishes
             }
             backend
                 .client
