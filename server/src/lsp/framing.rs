@@ -8,7 +8,9 @@
 //! Why: tower-lsp-server 0.23 reads stdin through a `FramedRead`, which ends its stream, and with
 //! it the session, after the first frame its codec or its `Message` type cannot decode. So every
 //! frame forwarded to it is re-framed as `Content-Length: N\r\n\r\n` plus a UTF-8 body that
-//! already decoded through the same serde types (`Incoming` mirrors its private `Message`).
+//! its decoder is known to accept: a request passes checks that cover everything that decoder can
+//! refuse (in one parse, duplicate members included); a response from the client, rare, is
+//! decoded through the same serde types (`Incoming` mirrors its private `Message`).
 //!
 //! Decisions:
 //! - An id is an integer that fits `i64` (the framework's `Id::Number`) or a string. Floats (even
