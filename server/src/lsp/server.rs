@@ -113,29 +113,55 @@ impl Backend {
         Some((index, rel, text, line_index))
     }
 
-    /// Re-indexes marked documents at their newest text, one pass at a time, on the blocking
-    /// pool: a document open in the editor is indexed from its buffer, a closed one from disk.
-    async fn reindex_worker(self) {
-        loop {
-            let (uris, generation) = self.state.reindex.next_pass().await;
-            let this = self.clone();
-            let pass = tokio::task::spawn_blocking(move || {
-                let Some(index) = this.index() else { return };
-                for uri in &uris {
-                    let Some(path) = from_proto::path(uri) else {
-                        continue;
-                    };
-                    match this.state.docs.get(uri) {
-                        Some(doc) => index.update_from_buffer(&path, &doc.text),
-                        None => index.unpin(&path),
-                    };
+    /// Starts the worker that re-indexes marked documents at their newest text, one pass at a
+    /// time, on its own thread: in an edit storm a pass runs every millisecond or two, and a
+    /// hop through the blocking pool for each cost more than the pass. Falls back to the
+    /// blocking pool if the thread cannot start.
+    fn start_reindex_worker(&self) {
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("spot-reindex".to_owned())
+            .spawn(move || loop {
+                let (uris, generation) =
+                    futures::executor::block_on(this.state.reindex.next_pass());
+                let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    this.reindex_pass(&uris);
+                }));
+                if pass.is_err() {
+                    tracing::warn!("re-indexing open documents failed (panic)");
                 }
-            })
-            .await;
-            if let Err(err) = pass {
-                tracing::warn!("re-indexing open documents failed: {err}");
-            }
-            self.state.reindex.finished(generation);
+                this.state.reindex.finished(generation);
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("no re-indexing thread ({err}); using the blocking pool");
+            let this = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (uris, generation) = this.state.reindex.next_pass().await;
+                    let backend = this.clone();
+                    let pass =
+                        tokio::task::spawn_blocking(move || backend.reindex_pass(&uris)).await;
+                    if let Err(err) = pass {
+                        tracing::warn!("re-indexing open documents failed: {err}");
+                    }
+                    this.state.reindex.finished(generation);
+                }
+            });
+        }
+    }
+
+    /// One re-indexing pass: a document open in the editor is indexed from its buffer, a
+    /// closed one from disk.
+    fn reindex_pass(&self, uris: &[Uri]) {
+        let Some(index) = self.index() else { return };
+        for uri in uris {
+            let Some(path) = from_proto::path(uri) else {
+                continue;
+            };
+            match self.state.docs.get(uri) {
+                Some(doc) => index.update_from_buffer(&path, &doc.text),
+                None => index.unpin(&path),
+            };
         }
     }
 
@@ -353,7 +379,7 @@ impl LanguageServer for Backend {
             tracing::warn!("no workspace folder: serving open files only");
         }
         *self.state.settings.write() = settings;
-        tokio::spawn(self.clone().reindex_worker());
+        self.start_reindex_worker();
         self.state.init_done.send_replace(true);
         // An `initialized` sent before this reply may have been dropped by the framework: start
         // anyway after a grace period.
