@@ -9,6 +9,7 @@ mod from_proto;
 mod learn;
 mod reindex;
 mod server;
+mod stdio;
 mod to_proto;
 
 pub use config::Settings;
@@ -22,7 +23,9 @@ pub fn run_stdio() -> std::io::Result<()> {
         .enable_all()
         .thread_name("spot-lsp")
         .build()?;
-    runtime.block_on(async move {
+    let input = stdio::stdin()?;
+    let mut output = stdio::stdout()?;
+    runtime.block_on(async {
         let (service, socket) = LspService::build(|client| server::Backend::new(client, data_dir))
             .custom_method(
                 "window/workDoneProgress/cancel",
@@ -30,14 +33,16 @@ pub fn run_stdio() -> std::io::Result<()> {
             )
             .finish();
         framing::serve(
-            tokio::io::stdin(),
-            tokio::io::stdout(),
+            input,
+            &mut output,
             service,
             socket,
             framing::FrameLimits::default(),
         )
         .await;
     });
+    // The last replies (to shutdown) may still be queued for the writer thread.
+    output.drain(std::time::Duration::from_secs(2));
     // Blocking tasks (a build in progress) must not keep the process alive after exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     Ok(())
