@@ -39,7 +39,7 @@ pub enum Tier {
 /// The identifier around `offset` (a cursor just after it counts): (start, end, text).
 pub fn identifier_at(text: &str, offset: u32) -> Option<(u32, u32, &str)> {
     let bytes = text.as_bytes();
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let is_word = is_word_byte;
     let mut pos = (offset as usize).min(bytes.len());
     if !bytes.get(pos).is_some_and(|&b| is_word(b)) {
         if pos > 0 && bytes.get(pos - 1).is_some_and(|&b| is_word(b)) {
@@ -79,7 +79,7 @@ pub fn definition(index: &Index, rel: &str, text: &str, offset: u32) -> Vec<NavT
         return Vec::new();
     };
     let member = is_member_access(text, start);
-    if !member {
+    if !member && may_be_local(index, rel, text, start, name) {
         if let Some(local) = local_binding(index, lang, rel, text, start, name) {
             return vec![local];
         }
@@ -160,9 +160,13 @@ pub fn references(
     };
     let lang = Lang::from_path(std::path::Path::new(rel));
     let local = match lang {
-        Some(lang) if !is_member_access(text, start) => index
-            .tree_of(lang, rel, text)
-            .and_then(|tree| local_scope_in(&tree, lang, text, start, name)),
+        Some(lang)
+            if !is_member_access(text, start) && may_be_local(index, rel, text, start, name) =>
+        {
+            index
+                .tree_of(lang, rel, text)
+                .and_then(|tree| local_scope_in(&tree, lang, text, start, name))
+        }
         _ => None,
     };
     let mut hits = index.references(name);
@@ -243,6 +247,45 @@ pub fn hover(index: &Index, rel: &str, text: &str, offset: u32) -> Option<HoverI
         }
     };
     Some(info)
+}
+
+/// Whether `name` at `start` can be a local binding at all, decided without parsing: a binding
+/// comes before its uses, so `name` must occur as a word earlier in the outermost definition
+/// around `start`. The index's spans are used only when they were extracted from this very text;
+/// code outside every definition (a module-level lambda) always gets the parse.
+fn may_be_local(index: &Index, rel: &str, text: &str, start: u32, name: &str) -> bool {
+    let Some(file) = index.file(rel) else {
+        return true;
+    };
+    if file.hash != xxhash_rust::xxh3::xxh3_64(text.as_bytes()) {
+        return true;
+    }
+    let outermost = file
+        .index
+        .defs
+        .iter()
+        .filter(|d| d.parent.is_none() && d.span.contains(start))
+        .map(|d| d.span.start)
+        .min();
+    let Some(from) = outermost else {
+        return true;
+    };
+    text.get(from as usize..start as usize)
+        .is_none_or(|before| contains_word(before, name))
+}
+
+/// Does `word` occur in `hay` with no identifier character on either side?
+fn contains_word(hay: &str, word: &str) -> bool {
+    let bytes = hay.as_bytes();
+    hay.match_indices(word).any(|(at, _)| {
+        let before = at.checked_sub(1).and_then(|i| bytes.get(i)).copied();
+        let after = bytes.get(at + word.len()).copied();
+        !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
+    })
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
 /// A parameter or binding of `name` visible at `start`, in the enclosing functions.
@@ -499,4 +542,61 @@ fn module_matches(module: &str, path: &str) -> bool {
         || parts
             .windows(2)
             .any(|w| stem_path.ends_with(&format!("{}/{}", w[0], w[1])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::IndexOptions;
+
+    const TEXT: &str = "\
+def helper(x):
+    return x + 1
+
+
+def main(count):
+    total = count
+    return helper(total)
+
+f = lambda y: y * 2
+";
+
+    fn index() -> Index {
+        let index = Index::new("/w".into(), IndexOptions::default());
+        index.set_text("m.py", TEXT);
+        index
+    }
+
+    fn at(needle: &str) -> u32 {
+        TEXT.find(needle).unwrap() as u32
+    }
+
+    #[test]
+    fn the_parse_is_skipped_only_where_no_binding_can_exist() {
+        let index = index();
+        // Not earlier inside `main`: cannot be a local.
+        assert!(!may_be_local(&index, "m.py", TEXT, at("helper(total)"), "helper"));
+        // Bound earlier inside `main`.
+        assert!(may_be_local(&index, "m.py", TEXT, at("total)"), "total"));
+        // Outside every definition (a lambda's parameter): always parsed.
+        assert!(may_be_local(&index, "m.py", TEXT, at("y * 2"), "y"));
+        // Not the indexed text: the spans do not apply.
+        let edited = TEXT.replace("total", "sum_");
+        assert!(may_be_local(&index, "m.py", &edited, at("helper(total)"), "helper"));
+        assert!(!contains_word("helpers(x)", "helper"));
+        assert!(contains_word("(helper)", "helper"));
+    }
+
+    #[test]
+    fn definitions_find_locals_and_the_file_s_own() {
+        let index = index();
+        let found = |needle: &str| {
+            let t = definition(&index, "m.py", TEXT, at(needle));
+            (t[0].tier, t[0].name_span.start_line)
+        };
+        assert_eq!(found("total)"), (Tier::Local, 5));
+        assert_eq!(found("helper(total)"), (Tier::SameFile, 0));
+        assert_eq!(found("y * 2"), (Tier::Local, 8));
+        assert_eq!(found("x + 1"), (Tier::Local, 0));
+    }
 }
