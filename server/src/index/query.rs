@@ -145,7 +145,7 @@ impl Index {
                     if d.name == query {
                         score += 100_000;
                     } else if d.name.eq_ignore_ascii_case(&lower_query)
-                        || d.name.to_lowercase() == lower_query
+                        || (!d.name.is_ascii() && d.name.to_lowercase() == lower_query)
                     {
                         score += 60_000;
                     } else if d.name.len() >= lower_query.len()
