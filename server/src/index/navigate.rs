@@ -575,14 +575,26 @@ f = lambda y: y * 2
     fn the_parse_is_skipped_only_where_no_binding_can_exist() {
         let index = index();
         // Not earlier inside `main`: cannot be a local.
-        assert!(!may_be_local(&index, "m.py", TEXT, at("helper(total)"), "helper"));
+        assert!(!may_be_local(
+            &index,
+            "m.py",
+            TEXT,
+            at("helper(total)"),
+            "helper"
+        ));
         // Bound earlier inside `main`.
         assert!(may_be_local(&index, "m.py", TEXT, at("total)"), "total"));
         // Outside every definition (a lambda's parameter): always parsed.
         assert!(may_be_local(&index, "m.py", TEXT, at("y * 2"), "y"));
         // Not the indexed text: the spans do not apply.
         let edited = TEXT.replace("total", "sum_");
-        assert!(may_be_local(&index, "m.py", &edited, at("helper(total)"), "helper"));
+        assert!(may_be_local(
+            &index,
+            "m.py",
+            &edited,
+            at("helper(total)"),
+            "helper"
+        ));
         assert!(!contains_word("helpers(x)", "helper"));
         assert!(contains_word("(helper)", "helper"));
     }
