@@ -201,6 +201,46 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         report["methods"][0][1]["acc5"].as_f64().unwrap() >= 0.8,
         "{out}"
     );
+    assert!(
+        report["cases"][0].get("signals").is_none(),
+        "only with --signals"
+    );
+    // `--signals`: every case carries each signal's own ranking (what the fusion is fitted on).
+    let (ok, out, err) = spot(
+        data.path(),
+        &[
+            "eval",
+            "localize",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--limit",
+            "2",
+            "--json",
+            "--signals",
+        ],
+    );
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for case in report["cases"].as_array().unwrap() {
+        let signals = case["signals"].as_array().unwrap();
+        let names: Vec<&str> = signals
+            .iter()
+            .map(|s| s["signal"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"bm25") && names.contains(&"co_change"),
+            "{names:?}"
+        );
+        let gold = case["gold_files"][0].as_str().unwrap();
+        assert!(
+            signals.iter().any(|s| s["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f[0] == gold && f[1].as_f64().unwrap() > 0.0)),
+            "no signal ranks {gold}: {case}"
+        );
+    }
     // The user's work tree is untouched by the evaluation.
     let status = Command::new("git")
         .arg("-C")

@@ -122,6 +122,8 @@ pub struct LocalizeOptions {
     pub max_functions: usize,
     /// Signals to use (all by default; the evaluation removes one at a time).
     pub signals: Vec<Signal>,
+    /// Also return each signal's own ranking (what the fusion weights are fitted on).
+    pub keep_signals: bool,
 }
 
 impl Default for LocalizeOptions {
@@ -130,6 +132,7 @@ impl Default for LocalizeOptions {
             max_files: 10,
             max_functions: 10,
             signals: Signal::ALL.to_vec(),
+            keep_signals: false,
         }
     }
 }
@@ -166,7 +169,20 @@ pub struct FunctionCandidate {
 pub struct Localization {
     pub files: Vec<FileCandidate>,
     pub functions: Vec<FunctionCandidate>,
+    /// Each signal's ranking, with [`LocalizeOptions::keep_signals`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<SignalRanking>,
 }
+
+/// One signal's best files (sources first, as the fusion sees them) with their scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalRanking {
+    pub signal: Signal,
+    pub files: Vec<(String, f64)>,
+}
+
+/// Files per signal kept by [`LocalizeOptions::keep_signals`].
+const KEPT_PER_SIGNAL: usize = 30;
 
 /// One signal's ranking: (index into the file snapshot, score, why), best first.
 type Ranked = Vec<(usize, f64, String)>;
@@ -259,7 +275,23 @@ pub fn localize_with(
     };
     let top: Fused = fused.into_iter().take(opts.max_files).collect();
     let functions = rank_functions(&ctx, &top, opts.max_functions);
+    let signals = if opts.keep_signals {
+        rankings
+            .iter()
+            .map(|(signal, ranked)| SignalRanking {
+                signal: *signal,
+                files: ranked
+                    .iter()
+                    .take(KEPT_PER_SIGNAL)
+                    .map(|(f, score, _)| (path_of(&files, *f).to_owned(), *score))
+                    .collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Localization {
+        signals,
         files: top
             .iter()
             .map(|(f, score, why)| FileCandidate {

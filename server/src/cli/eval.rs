@@ -43,6 +43,10 @@ pub struct LocalizeEvalArgs {
     /// Print the report, with every case, as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With `--json`: add each signal's ranking to every case (what the fusion weights are
+    /// fitted on; see bench/localize/fit_fusion.py).
+    #[arg(long, requires = "json")]
+    pub signals: bool,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -59,6 +63,7 @@ fn localize(args: LocalizeEvalArgs) -> anyhow::Result<ExitCode> {
         limit: args.limit,
         ablation: args.ablation,
         history_depth: args.history,
+        signals: args.signals,
         ..EvalOptions::default()
     };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -20,7 +20,7 @@ use super::git::{GitError, Repo};
 use super::history::{is_fix_message, past_commit, HISTORY_DEPTH};
 use crate::assist::localize::{
     is_support_path, localize_with, message_text, History, LocalizeOptions, PastCommit, Signal,
-    Sources,
+    SignalRanking, Sources,
 };
 use crate::index::{walk, Index, IndexOptions, Lang};
 
@@ -44,6 +44,8 @@ pub struct EvalOptions {
     pub ablation: bool,
     /// Past commits (the parent's ancestors, newest first) given to spot.
     pub history_depth: usize,
+    /// Keep each signal's ranking in every case (for fitting the fusion).
+    pub signals: bool,
 }
 
 impl Default for EvalOptions {
@@ -53,6 +55,7 @@ impl Default for EvalOptions {
             max_gold_files: 4,
             ablation: false,
             history_depth: HISTORY_DEPTH,
+            signals: false,
         }
     }
 }
@@ -76,6 +79,9 @@ pub struct CaseResult {
     pub spot_functions: Vec<String>,
     pub floor_files: Vec<String>,
     pub bm25_files: Vec<String>,
+    /// Each signal's ranking for spot, with [`EvalOptions::signals`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<SignalRanking>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,7 +160,13 @@ pub fn eval_localize(
     let mut blobs = repo.blobs()?;
     let mut at: Option<String> = None;
     let mut methods: Vec<(String, LocalizeOptions)> = vec![
-        ("spot".to_owned(), LocalizeOptions::default()),
+        (
+            "spot".to_owned(),
+            LocalizeOptions {
+                keep_signals: opts.signals,
+                ..LocalizeOptions::default()
+            },
+        ),
         (
             "floor".to_owned(),
             LocalizeOptions {
@@ -237,8 +249,12 @@ pub fn eval_localize(
 
         let gold_functions = gold_functions(&repo, &index, &case)?;
         let mut ranked_by_method: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        let mut signals = Vec::new();
         for (m, (_, o)) in methods.iter().enumerate() {
-            let r = localize_with(&index, &sources, &case.issue, o);
+            let mut r = localize_with(&index, &sources, &case.issue, o);
+            if m == 0 {
+                signals = std::mem::take(&mut r.signals);
+            }
             let files: Vec<String> = r.files.iter().map(|f| f.path.clone()).collect();
             let functions: Vec<String> = r
                 .functions
@@ -276,6 +292,7 @@ pub fn eval_localize(
             spot_functions: spot_functions.into_iter().take(5).collect(),
             floor_files: floor_files.into_iter().take(5).collect(),
             bm25_files: bm25,
+            signals,
         });
         progress(results.len(), total);
     }

@@ -53,6 +53,7 @@ fn check(fixture: &str, issue: &str, signals: &[Signal], expect: Expect) {
         max_files: 4,
         max_functions: 3,
         signals: signals.to_vec(),
+        ..LocalizeOptions::default()
     };
     let result = localize_with(&index, &sources, issue, &opts);
     let mut out = String::new();
