@@ -176,18 +176,21 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         "{top_functions:?}"
     );
     // Evaluation on the fixture's own history: its 6 bug-fix commits, spot and BM25 measured.
-    let (ok, out, err) = spot(
-        data.path(),
-        &[
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
             "eval",
             "localize",
             "--repo",
             repo.to_str().unwrap(),
             "--json",
-        ],
-    );
-    assert!(ok, "{err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = spot(data.path(), &args);
+        assert!(ok, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (report, out)
+    };
+    let (report, out) = eval(&[]);
     assert_eq!(report["cases"].as_array().unwrap().len(), 6, "{out}");
     let methods: Vec<&str> = report["methods"]
         .as_array()
@@ -206,21 +209,7 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         "only with --signals"
     );
     // `--signals`: every case carries each signal's own ranking (what the fusion is fitted on).
-    let (ok, out, err) = spot(
-        data.path(),
-        &[
-            "eval",
-            "localize",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--limit",
-            "2",
-            "--json",
-            "--signals",
-        ],
-    );
-    assert!(ok, "{err}");
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (report, _) = eval(&["--limit", "2", "--signals"]);
     for case in report["cases"].as_array().unwrap() {
         let signals = case["signals"].as_array().unwrap();
         let names: Vec<&str> = signals
