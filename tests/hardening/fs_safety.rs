@@ -351,15 +351,7 @@ fn fs_session_writes_only_its_data_dir() {
     session.initialize(&sandbox.ws, json!({}));
     session.wait_indexed();
     let path = sandbox.ws.join("pkg/mod_3.py");
-    let text = std::fs::read_to_string(&path).unwrap();
-    session.notify(
-        "textDocument/didOpen",
-        json!({ "textDocument": { "uri": uri(&path), "languageId": "python", "version": 1, "text": text } }),
-    );
-    session.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": "def edited_in_buffer():\n    pass\n" }] }),
-    );
+    session.open_and_replace(&path, "def edited_in_buffer():\n    pass\n");
     session.notify(
         "textDocument/didSave",
         json!({ "textDocument": { "uri": uri(&path) } }),

@@ -25,15 +25,7 @@ fn full_session(launch: &Launch, sandbox: &Sandbox) -> (Session, u64) {
     session.wait_indexed();
     let mut n = 1;
     let path = sandbox.ws.join("pkg/mod_4.py");
-    let text = std::fs::read_to_string(&path).unwrap();
-    session.notify(
-        "textDocument/didOpen",
-        json!({ "textDocument": { "uri": uri(&path), "languageId": "python", "version": 1, "text": text } }),
-    );
-    session.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": "def privacy_probe_fn():\n    pass\n" }] }),
-    );
+    session.open_and_replace(&path, "def privacy_probe_fn():\n    pass\n");
     for (method, params) in [
         ("workspace/symbol", json!({ "query": "privacy_probe" })),
         ("workspace/symbol", json!({ "query": repo::SENTINEL })),

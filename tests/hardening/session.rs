@@ -406,6 +406,19 @@ impl Session {
         }
     }
 
+    /// Opens `path` with its text on disk, then replaces the whole buffer with `text` (version 2).
+    pub fn open_and_replace(&mut self, path: &Path, text: &str) {
+        let on_disk = std::fs::read_to_string(path).unwrap();
+        self.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri(path), "languageId": "python", "version": 1, "text": on_disk } }),
+        );
+        self.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri(path), "version": 2 }, "contentChanges": [{ "text": text }] }),
+        );
+    }
+
     /// initialize + initialized for a workspace at `root`.
     pub fn initialize(&mut self, root: &Path, options: Value) -> Value {
         let result = self.request(
