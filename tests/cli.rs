@@ -516,6 +516,69 @@ fn patch_tests_candidates_in_a_scratch_copy() {
     );
 }
 
+/// `spot eval patch` replays the fixture's own fixes with the expert model and, with a test
+/// command, judges each patch by the fix's tests on the fix commit's tree (never the work tree):
+/// a patch equal to the real fix passes wherever the tests can judge, and nothing is left in
+/// the scratch dir or the repository.
+#[test]
+fn eval_patch_judges_patches_by_the_fixes_own_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !common::ort_available() {
+        return;
+    }
+    let repos = fixture_repos();
+    let ws = repos.path().join("py-inventory");
+    let data = tempfile::tempdir().unwrap();
+    let model = root.join("fixtures/models/expert");
+    let (code, out, err) = spot_code(
+        data.path(),
+        &[
+            "eval",
+            "patch",
+            "--repo",
+            ws.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--provider",
+            "cpu",
+            "--limit",
+            "6",
+            "--test-cmd",
+            "python3 -m unittest discover -s tests -q",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 6, "{out}");
+    assert!(report["exact"].as_u64().unwrap() >= 2, "{out}");
+    // The fixture's fixes come with regression tests: most of them can judge.
+    assert!(report["tests_judged"].as_u64().unwrap() >= 4, "{out}");
+    for c in cases {
+        if c["exact"] == true && c["tests_judge"] == true {
+            assert_eq!(c["tests_pass"], true, "the real fix passes its tests: {c}");
+        }
+        if c["tests_judge"] == false {
+            assert!(c["tests_pass"].is_null(), "{c}");
+        }
+    }
+    assert_eq!(
+        report["tests_passed"].as_u64().unwrap() as usize,
+        cases.iter().filter(|c| c["tests_pass"] == true).count()
+    );
+    let status = Command::new("git")
+        .args(["-C", ws.to_str().unwrap(), "status", "--porcelain"])
+        .output()
+        .unwrap();
+    assert!(status.stdout.is_empty(), "the work tree was written");
+    let scratch = data.path().join("scratch");
+    assert!(
+        !scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "test trees are removed"
+    );
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {

@@ -67,6 +67,15 @@ impl TestRun {
         })
     }
 
+    /// A run in `dir`, already holding the tree to test (a commit written out by the replay of
+    /// historical fixes); the directory is removed with the run.
+    pub fn in_dir(dir: tempfile::TempDir, cmd: &str) -> TestRun {
+        TestRun {
+            dir,
+            cmd: cmd.to_owned(),
+        }
+    }
+
     pub fn command(&self) -> &str {
         &self.cmd
     }

@@ -249,6 +249,11 @@ pub struct PatchEvalArgs {
     /// Model answers per case.
     #[arg(long, default_value_t = 1)]
     pub candidates: usize,
+    /// Also judge each patch by the fix's own tests: this command (`sh -c`, from the root of
+    /// the fix commit's tree written out under spot's data dir) must fail on the buggy tree,
+    /// pass with the real fix, and then decides the patch.
+    #[arg(long, value_name = "CMD")]
+    pub test_cmd: Option<String>,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -267,6 +272,8 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
     let model = Model::load(&rt, &dir)?;
     let opts = crate::assist::patch::PatchOptions {
         candidates: args.candidates.max(1),
+        test_cmd: args.test_cmd.clone(),
+        scratch_dir: Some(crate::data_dir::scratch_dir(&data_dir)),
         ..Default::default()
     };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -301,9 +308,16 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
             "no valid patch"
         };
         let how = if c.one_line_edit { "1-line" } else { "" };
+        let tests = match (&report.test_cmd, c.tests_judge, c.tests_pass) {
+            (None, _, _) => "",
+            (Some(_), false, _) => "tests: n/a",
+            (Some(_), true, Some(true)) => "tests: pass",
+            (Some(_), true, Some(false)) => "tests: FAIL",
+            (Some(_), true, None) => "tests: -",
+        };
         writeln!(
             out,
-            "{:.10}  {:<18} {how:<6} {:>5.1} s  {}",
+            "{:.10}  {:<18} {how:<6} {tests:<11} {:>5.1} s  {}",
             c.commit, verdict, c.seconds, c.subject
         )?;
     }
@@ -313,5 +327,12 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
         "{n} fixes of {} with {}: {} valid patches ({} of them one-line edits ranked by the model), {} on a file the fix changed, {} equal to the real fix",
         report.repo, report.model, report.valid, report.one_line_edits, report.right_file, report.exact
     )?;
+    if let Some(cmd) = &report.test_cmd {
+        writeln!(
+            out,
+            "tests (`{cmd}`): {} of the {n} fixes can be judged by them (fail before, pass with the fix); {} valid patches pass them",
+            report.tests_judged, report.tests_passed
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,18 +6,26 @@
 //! runs with the given model. Reported per case and in total: whether a candidate validated,
 //! whether it changed a file the real fix changed, and whether it equals the real fix (every
 //! changed file identical, ignoring trailing whitespace).
+//!
+//! With a test command, each case is also judged by the fix's own tests: the fix commit's tree
+//! is written out under spot's scratch dir with the fixed source files put back to the parent's
+//! (the tests the fix added stay), and the command runs there three ways: as it is (the tests
+//! must fail), with the real fix (they must pass: the case can be judged) and with spot's
+//! patch. The work tree is never used.
 
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::assist::edit::FileEdit;
 use crate::assist::localize::is_test_path;
 use crate::assist::patch::{issue_to_patch, PatchError, PatchOptions, PatchSource, Workspace};
+use crate::assist::testrun::{Outcome, TestRun};
 use crate::cancel::CancelToken;
 use crate::index::Lang;
 use crate::learn::git::{GitError, Repo};
 use crate::learn::history::is_fix_message;
-use crate::learn::snapshot::Snapshot;
+use crate::learn::snapshot::{materialize, Snapshot};
 use crate::model::{Model, ModelError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +41,11 @@ pub struct PatchCase {
     pub exact: bool,
     /// The valid patch is a one-line edit ranked by the model, not one of its answers.
     pub one_line_edit: bool,
+    /// With a test command: the fix's tests fail on the buggy tree and pass with the real fix,
+    /// so they can judge a patch.
+    pub tests_judge: bool,
+    /// With a test command, on a case the tests judge: the valid patch passes them.
+    pub tests_pass: Option<bool>,
     pub candidates: usize,
     pub files: Vec<String>,
     /// Why no candidate validated, or the error.
@@ -50,6 +63,12 @@ pub struct PatchReport {
     pub exact: usize,
     /// Valid patches that were one-line edits.
     pub one_line_edits: usize,
+    /// The test command, if any.
+    pub test_cmd: Option<String>,
+    /// Cases the fix's tests can judge (fail before, pass with the real fix).
+    pub tests_judged: usize,
+    /// Valid patches that pass the fix's tests, among those cases.
+    pub tests_passed: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +81,8 @@ pub enum EvalPatchError {
     NoCases(usize),
     #[error("cancelled")]
     Cancelled,
+    #[error("running the tests of {commit}: {err}")]
+    Tests { commit: String, err: std::io::Error },
 }
 
 fn same_text(a: &str, b: &str) -> bool {
@@ -81,6 +102,12 @@ pub fn eval_patch(
 ) -> Result<PatchReport, EvalPatchError> {
     let repo = Repo::new(root);
     let scanned = (limit * 20).max(200);
+    // The test command judges patches here (on the fix's tree); the live gate of
+    // issue-to-patch would run it on the work tree, which is not the parent's.
+    let generate = PatchOptions {
+        test_cmd: None,
+        ..opts.clone()
+    };
     let mut snap = Snapshot::new(&repo)?;
     let mut cases = Vec::new();
     let candidates: Vec<_> = repo
@@ -120,7 +147,7 @@ pub fn eval_patch(
             index: snap.index(),
             read: &read,
         };
-        let result = issue_to_patch(&ws, model, &c.message, None, opts, cancel, &mut |_| {});
+        let result = issue_to_patch(&ws, model, &c.message, None, &generate, cancel, &mut |_| {});
         let mut case = PatchCase {
             commit: c.id.clone(),
             subject: c.message.lines().next().unwrap_or_default().to_owned(),
@@ -129,11 +156,14 @@ pub fn eval_patch(
             right_file: false,
             exact: false,
             one_line_edit: false,
+            tests_judge: false,
+            tests_pass: None,
             candidates: 0,
             files: Vec::new(),
             error: None,
             seconds: 0.0,
         };
+        let result_edits: Option<Vec<FileEdit>> = result.as_ref().ok().map(|p| p.edits.clone());
         match result {
             Ok(patch) => {
                 case.valid = true;
@@ -156,6 +186,21 @@ pub fn eval_patch(
                 case.error = Some(e.to_string());
             }
         }
+        if let Some(cmd) = &opts.test_cmd {
+            let buggy: Vec<(String, String)> = gold
+                .iter()
+                .filter_map(|p| Some((p.clone(), snap.read(&parent, p).ok().flatten()?)))
+                .collect();
+            let patch = result_edits.as_deref();
+            let judged = judge(&repo, &c.id, &fixed, &buggy, patch, cmd, opts).map_err(|err| {
+                EvalPatchError::Tests {
+                    commit: c.id.clone(),
+                    err,
+                }
+            })?;
+            case.tests_judge = judged.0;
+            case.tests_pass = judged.1;
+        }
         case.seconds = started.elapsed().as_secs_f64();
         cases.push(case);
     }
@@ -170,6 +215,71 @@ pub fn eval_patch(
         right_file: cases.iter().filter(|c| c.right_file).count(),
         exact: cases.iter().filter(|c| c.exact).count(),
         one_line_edits: cases.iter().filter(|c| c.one_line_edit).count(),
+        test_cmd: opts.test_cmd.clone(),
+        tests_judged: cases.iter().filter(|c| c.tests_judge).count(),
+        tests_passed: cases.iter().filter(|c| c.tests_pass == Some(true)).count(),
         cases,
     })
+}
+
+/// Runs `cmd` on the fix commit's tree with the fixed files put back to the buggy versions:
+/// as it is, with the real fix, and with `patch`. Returns whether the tests judge the case (fail
+/// before, pass with the fix) and, when they do and there is a patch, whether it passes.
+fn judge(
+    repo: &Repo,
+    commit: &str,
+    fixed: &[(String, String)],
+    buggy: &[(String, String)],
+    patch: Option<&[FileEdit]>,
+    cmd: &str,
+    opts: &PatchOptions,
+) -> std::io::Result<(bool, Option<bool>)> {
+    let dir = match &opts.scratch_dir {
+        Some(scratch) => {
+            std::fs::create_dir_all(scratch)?;
+            tempfile::Builder::new()
+                .prefix("eval-tests-")
+                .tempdir_in(scratch)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    materialize(repo, commit, dir.path())?;
+    for (path, text) in buggy {
+        std::fs::write(dir.path().join(path), text)?;
+    }
+    let run = TestRun::in_dir(dir, cmd);
+    let as_edits = |after: &[(String, String)]| -> Vec<FileEdit> {
+        after
+            .iter()
+            .filter_map(|(path, text)| {
+                let before = buggy.iter().find(|(p, _)| p == path)?.1.clone();
+                Some(FileEdit {
+                    path: path.clone(),
+                    before,
+                    after: text.clone(),
+                    created: false,
+                })
+            })
+            .collect()
+    };
+    let fails_before = run.baseline()? != Outcome::Pass;
+    let fix_passes = run.with_edits(&as_edits(fixed))? == Outcome::Pass;
+    if !(fails_before && fix_passes) {
+        return Ok((false, None));
+    }
+    let Some(edits) = patch else {
+        return Ok((true, None));
+    };
+    let after: Vec<(String, String)> = edits
+        .iter()
+        .map(|e| (e.path.clone(), e.after.clone()))
+        .collect();
+    // A patch may touch a file the fix did not: write it over the buggy tree as it is.
+    let mut all = as_edits(&after);
+    for e in edits {
+        if !all.iter().any(|a| a.path == e.path) {
+            all.push(e.clone());
+        }
+    }
+    Ok((true, Some(run.with_edits(&all)? == Outcome::Pass)))
 }
