@@ -107,6 +107,10 @@ pub(super) struct ModelConfig {
     pub head_dim: Option<usize>,
     /// End-of-sequence ids: generation_config.json's, then config.json's, then genai_config's.
     pub eos_token_ids: Vec<u32>,
+    /// genai_config.json's `search.past_present_share_buffer`: the graph (GroupQueryAttention)
+    /// can write each step's keys and values in place into one buffer bound as both its past
+    /// input and its present output, instead of copying the whole past into a new present.
+    pub share_kv_buffer: bool,
 }
 
 impl ModelConfig {
@@ -178,6 +182,11 @@ impl ModelConfig {
             kv_heads,
             head_dim,
             eos_token_ids,
+            share_kv_buffer: genai
+                .as_ref()
+                .and_then(|g| g.pointer("/search/past_present_share_buffer"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         })
     }
 }

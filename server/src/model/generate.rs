@@ -1,12 +1,15 @@
 //! The generation loop: wait for the shared session (cancellable), prefill the prompt, then decode
 //! one token per step with the KV cache moved from each step's `present.*` outputs into the next
-//! step's `past_key_values.*` inputs (no copy). Streams text that is complete UTF-8 and cannot be
+//! step's `past_key_values.*` inputs (no copy by spot; the graph concatenates past and new). For
+//! graphs that can (onnxruntime-genai's GroupQueryAttention, `past_present_share_buffer`), one
+//! buffer per cache tensor, sized for the whole run, is bound as both the past input and the
+//! present output, so each step writes only its own position instead of copying the whole past. Streams text that is complete UTF-8 and cannot be
 //! the start of a stop string. Token choice lives in `sample.rs`, graph names in `session.rs`.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use ort::session::{RunOptions, Session, SessionInputValue};
+use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
 
 use super::sample::Sampler;
@@ -96,8 +99,13 @@ pub(super) fn score_ids(
         }
     };
     let io = &model.io;
-    let mut state = DecodeState::new(io, &session, prompt_ids, context)?;
-    state.prefill(&mut session, io, cancel)?;
+    let mut state = DecodeState::start(
+        model,
+        &mut session,
+        prompt_ids,
+        prompt_ids.len() + target_ids.len(),
+        cancel,
+    )?;
     let mut score = Score::default();
     for (k, &id) in target_ids.iter().enumerate() {
         cancel.check()?;
@@ -170,7 +178,6 @@ fn run_loop(
 
     let io = &model.io;
     let max_new = params.max_new_tokens.min(context - n_prompt);
-    let mut state = DecodeState::new(io, &session, prompt_ids, context)?;
     let mut tokens = Vec::with_capacity(max_new);
     let mut stop_reason = StopReason::MaxTokens;
     if max_new == 0 {
@@ -182,7 +189,8 @@ fn run_loop(
     }
 
     let prefill = Instant::now();
-    state.prefill(&mut session, io, cancel)?;
+    let mut state =
+        DecodeState::start(model, &mut session, prompt_ids, n_prompt + max_new, cancel)?;
     timings.prefill = prefill.elapsed();
     let mut decode_start = Instant::now();
     for step in 0..max_new {
@@ -237,26 +245,87 @@ struct DecodeState {
     n_past: usize,
     /// `[key, value]` per layer, from the previous step's `present.*` outputs.
     past: Vec<DynValue>,
+    /// With a shared cache: the binding that holds it as both past and present.
+    shared: Option<IoBinding>,
     logits: Vec<f32>,
 }
 
 impl DecodeState {
+    /// A state for `prompt_ids` with room for `total` tokens in all, prefilled. Uses the shared
+    /// cache where the model allows it; if the graph refuses it (the first run fails), falls
+    /// back to the moved cache for this and every later run of the model.
+    fn start(
+        model: &Model,
+        session: &mut Session,
+        prompt_ids: &[u32],
+        total: usize,
+        cancel: &CancelToken,
+    ) -> Result<DecodeState, ModelError> {
+        use std::sync::atomic::Ordering;
+        let io = &model.io;
+        let context = model.context_length();
+        if model.share_kv.load(Ordering::Relaxed) {
+            let mut state = DecodeState::new(io, session, prompt_ids, context, Some(total))?;
+            match state.prefill(session, io, cancel) {
+                Ok(()) => return Ok(state),
+                Err(ModelError::Cancelled) => return Err(ModelError::Cancelled),
+                Err(err) => {
+                    tracing::info!(
+                        "{}: the graph does not take a shared KV buffer ({err}); copying the cache instead",
+                        model.dir.display()
+                    );
+                    model.share_kv.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        let mut state = DecodeState::new(io, session, prompt_ids, context, None)?;
+        state.prefill(session, io, cancel)?;
+        Ok(state)
+    }
+
+    /// `shared`: the cache is one buffer per tensor with room for that many tokens, bound as
+    /// both past and present.
     fn new(
         io: &GraphIo,
         session: &Session,
         prompt_ids: &[u32],
         context: usize,
+        shared: Option<usize>,
     ) -> Result<DecodeState, ModelError> {
-        let empty = [1usize, io.kv_heads, 0, io.head_dim];
+        let fail = |message: String| ModelError::Inference { step: 0, message };
+        let len = shared.unwrap_or(0);
+        let shape = [1usize, io.kv_heads, len, io.head_dim];
         let mut past = Vec::with_capacity(io.layers.len() * 2);
         for _ in 0..io.layers.len() * 2 {
-            let value = ort::value::DynTensor::new(session.allocator(), io.kv_dtype, empty)
-                .map_err(|e| ModelError::Inference {
-                    step: 0,
-                    message: format!("cannot create the empty KV cache: {e}"),
-                })?;
+            let value = ort::value::DynTensor::new(session.allocator(), io.kv_dtype, shape)
+                .map_err(|e| fail(format!("cannot create the KV cache: {e}")))?;
             past.push(value.into_dyn());
         }
+        let binding = match shared {
+            None => None,
+            Some(_) => {
+                let ort_fail = |e: ort::Error| fail(format!("cannot bind the KV cache: {e}"));
+                let mut binding = session.create_binding().map_err(ort_fail)?;
+                let mut buffers = past.iter_mut();
+                for layer in &io.layers {
+                    for (input, output) in [
+                        (&layer.past_key, &layer.present_key),
+                        (&layer.past_value, &layer.present_value),
+                    ] {
+                        let buffer = buffers
+                            .next()
+                            .ok_or_else(|| fail("the KV cache lost a layer".into()))?;
+                        binding
+                            .bind_input(input.as_str(), buffer)
+                            .map_err(ort_fail)?;
+                        binding
+                            .bind_output(output.as_str(), buffer)
+                            .map_err(ort_fail)?;
+                    }
+                }
+                Some(binding)
+            }
+        };
         let ids: Vec<i64> = prompt_ids.iter().map(|&id| i64::from(id)).collect();
         let positions = (0..ids.len()).map(|p| p as i64).collect();
         Ok(DecodeState {
@@ -265,6 +334,7 @@ impl DecodeState {
             positions,
             n_past: 0,
             past,
+            shared: binding,
             logits: Vec::with_capacity(io.vocab_size.unwrap_or(0)),
         })
     }
@@ -331,6 +401,55 @@ impl DecodeState {
             .mask
             .get(..total)
             .ok_or_else(|| fail(format!("{total} tokens exceed the context")))?;
+        if let Some(binding) = self.shared.as_mut() {
+            let room = self.past.first().map_or(0, |kv| {
+                kv.shape().get(2).copied().unwrap_or(0).max(0) as usize
+            });
+            if total > room {
+                return Err(fail(format!(
+                    "{total} tokens exceed the KV buffer ({room})"
+                )));
+            }
+            let owned = |data: &[i64]| -> Result<DynValue, ort::Error> {
+                let shape = [1usize, data.len()];
+                Ok(if io.ids_dtype == TensorElementType::Int32 {
+                    let narrow: Vec<i32> = data
+                        .iter()
+                        .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
+                        .collect();
+                    Tensor::from_array((shape, narrow))?.into_dyn()
+                } else {
+                    Tensor::from_array((shape, data.to_vec()))?.into_dyn()
+                })
+            };
+            binding
+                .bind_input(io.input_ids.as_str(), &owned(&self.ids).map_err(ort_fail)?)
+                .map_err(ort_fail)?;
+            if let Some(name) = &io.attention_mask {
+                binding
+                    .bind_input(name.as_str(), &owned(mask).map_err(ort_fail)?)
+                    .map_err(ort_fail)?;
+            }
+            if let Some(name) = &io.position_ids {
+                binding
+                    .bind_input(name.as_str(), &owned(&self.positions).map_err(ort_fail)?)
+                    .map_err(ort_fail)?;
+            }
+            // Bound anew each run: a bound output keeps its last shape, and the prompt's
+            // logits are longer than a step's.
+            binding
+                .bind_output_to_device(io.logits.as_str(), session.allocator().memory_info())
+                .map_err(ort_fail)?;
+            let outputs = match options {
+                Some(options) => session.run_binding_with_options(binding, options),
+                None => session.run_binding(binding),
+            }
+            .map_err(ort_fail)?;
+            let logits = outputs
+                .get(&io.logits)
+                .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
+            return copy_last_row(logits, io.logits_dtype, &mut self.logits).map_err(fail);
+        }
 
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
             Vec::with_capacity(4 + self.past.len());

@@ -310,6 +310,9 @@ pub struct Model {
     io: session::GraphIo,
     provider: Provider,
     session: Mutex<ort::session::Session>,
+    /// Decode with one KV buffer per tensor bound as both past and present (see
+    /// `ModelConfig::share_kv_buffer`); turned off for good if the graph refuses it.
+    share_kv: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Model {
@@ -337,6 +340,9 @@ pub struct ModelInfo {
     pub has_chat_template: bool,
     pub has_position_ids: bool,
     pub merged_decoder: bool,
+    /// The KV cache is one buffer per tensor bound as both past and present (the graph writes
+    /// each step in place); otherwise each step's present replaces the past.
+    pub shared_kv_buffer: bool,
 }
 
 impl Model {
@@ -366,6 +372,7 @@ impl Model {
             "model loaded"
         );
         Ok(Model {
+            share_kv: std::sync::atomic::AtomicBool::new(config.share_kv_buffer),
             dir: files.dir,
             config,
             tokenizer,
@@ -394,6 +401,7 @@ impl Model {
             has_chat_template: self.template.is_some(),
             has_position_ids: self.io.position_ids.is_some(),
             merged_decoder: self.io.use_cache_branch.is_some(),
+            shared_kv_buffer: self.share_kv.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

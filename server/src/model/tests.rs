@@ -573,6 +573,53 @@ fn tiny_genai_graph_greedy_tokens_equal_onnxruntime_genai() {
     }
 }
 
+/// The genai graph takes its KV cache as one shared buffer per tensor (written in place), and
+/// gives the same greedy ids and scores as when the cache is copied every step.
+#[test]
+fn shared_kv_buffer_gives_the_same_tokens_as_a_copied_cache() {
+    let Some(rt) = runtime() else { return };
+    let shared = Model::load(&rt, Path::new(TINY_GENAI)).expect("loads");
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(TINY_GENAI).unwrap().flatten() {
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    let config = copy.path().join("genai_config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("\"past_present_share_buffer\": true"),
+        "{text}"
+    );
+    std::fs::write(
+        &config,
+        text.replace(
+            "\"past_present_share_buffer\": true",
+            "\"past_present_share_buffer\": false",
+        ),
+    )
+    .unwrap();
+    let copied = Model::load(&rt, copy.path()).expect("loads");
+    let golden = read_golden(&Path::new(TINY_GENAI).join("golden.json"));
+    let cancel = CancelToken::new();
+    for prompt in &golden.prompts {
+        let a = shared
+            .generate_ids(&prompt.prompt_ids, &greedy(48), &cancel)
+            .expect("generates");
+        let b = copied
+            .generate_ids(&prompt.prompt_ids, &greedy(48), &cancel)
+            .expect("generates");
+        assert_eq!(a, b, "greedy ids of {:?}", prompt.text);
+        let sa = generate::score_ids(&shared, &prompt.prompt_ids, &a, &cancel).expect("scores");
+        let sb = generate::score_ids(&copied, &prompt.prompt_ids, &a, &cancel).expect("scores");
+        assert_eq!(sa.correct, sb.correct);
+        assert!((sa.nll - sb.nll).abs() < 1e-3, "{sa:?} vs {sb:?}");
+    }
+    assert!(
+        shared.info().shared_kv_buffer,
+        "the genai graph took the shared buffer"
+    );
+    assert!(!copied.info().shared_kv_buffer);
+}
+
 /// Teacher-forced scoring agrees with generation: the model's own greedy continuation is its
 /// argmax at every step, and is more likely than the same tokens in another order.
 #[test]
