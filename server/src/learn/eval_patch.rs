@@ -25,7 +25,7 @@ use crate::cancel::CancelToken;
 use crate::index::Lang;
 use crate::learn::git::{GitError, Repo};
 use crate::learn::history::is_fix_message;
-use crate::learn::snapshot::{materialize, Snapshot};
+use crate::learn::snapshot::{materialize_in_scratch, Snapshot};
 use crate::model::{Model, ModelError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,16 +234,7 @@ fn judge(
     cmd: &str,
     opts: &PatchOptions,
 ) -> std::io::Result<(bool, Option<bool>)> {
-    let dir = match &opts.scratch_dir {
-        Some(scratch) => {
-            std::fs::create_dir_all(scratch)?;
-            tempfile::Builder::new()
-                .prefix("eval-tests-")
-                .tempdir_in(scratch)?
-        }
-        None => tempfile::tempdir()?,
-    };
-    materialize(repo, commit, dir.path())?;
+    let dir = materialize_in_scratch(repo, commit, opts.scratch_dir.as_deref(), "eval-tests-")?;
     for (path, text) in buggy {
         std::fs::write(dir.path().join(path), text)?;
     }

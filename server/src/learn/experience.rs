@@ -29,7 +29,7 @@ use crate::assist::prompt::{self, Snippet};
 use crate::index::{DefKind, FileEntry, Index, Lang};
 use crate::learn::git::{GitError, Repo};
 use crate::learn::history::is_fix_message;
-use crate::learn::snapshot::{materialize, Snapshot};
+use crate::learn::snapshot::{materialize_in_scratch, Snapshot};
 use crate::model::ChatMessage;
 
 /// The four kinds of experience.
@@ -917,16 +917,7 @@ fn verify_test(
     scratch: Option<&Path>,
 ) -> Result<bool, ExperienceError> {
     let run = |commit: &str| -> Result<bool, ExperienceError> {
-        let dir = match scratch {
-            Some(scratch) => {
-                std::fs::create_dir_all(scratch)?;
-                tempfile::Builder::new()
-                    .prefix("experience-tests-")
-                    .tempdir_in(scratch)?
-            }
-            None => tempfile::tempdir()?,
-        };
-        materialize(repo, commit, dir.path())?;
+        let dir = materialize_in_scratch(repo, commit, scratch, "experience-tests-")?;
         let file = dir.path().join(test_path);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent)?;

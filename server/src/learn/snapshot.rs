@@ -78,6 +78,27 @@ impl Snapshot {
     }
 }
 
+/// Writes the tree of `commit` into a new directory under `scratch` (spot's data dir
+/// `scratch/`, created if missing; the system temp dir when `None`), removed when dropped.
+pub fn materialize_in_scratch(
+    repo: &Repo,
+    commit: &str,
+    scratch: Option<&Path>,
+    prefix: &str,
+) -> std::io::Result<tempfile::TempDir> {
+    let dir = match scratch {
+        Some(scratch) => {
+            std::fs::create_dir_all(scratch)?;
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(scratch)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    materialize(repo, commit, dir.path())?;
+    Ok(dir)
+}
+
 /// Writes the tree of `commit` into `dest` (which must exist and be empty) with `git archive`.
 pub fn materialize(repo: &Repo, commit: &str, dest: &Path) -> std::io::Result<()> {
     let mut archive = Command::new("git")

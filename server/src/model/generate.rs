@@ -413,11 +413,7 @@ impl DecodeState {
             let owned = |data: &[i64]| -> Result<DynValue, ort::Error> {
                 let shape = [1usize, data.len()];
                 Ok(if io.ids_dtype == TensorElementType::Int32 {
-                    let narrow: Vec<i32> = data
-                        .iter()
-                        .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
-                        .collect();
-                    Tensor::from_array((shape, narrow))?.into_dyn()
+                    Tensor::from_array((shape, narrow(data)))?.into_dyn()
                 } else {
                     Tensor::from_array((shape, data.to_vec()))?.into_dyn()
                 })
@@ -511,14 +507,17 @@ fn int_input<'a>(
 ) -> Result<SessionInputValue<'a>, ort::Error> {
     let shape = [1usize, data.len()];
     if dtype == TensorElementType::Int32 {
-        let narrow: Vec<i32> = data
-            .iter()
-            .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
-            .collect();
-        Ok(Tensor::from_array((shape, narrow))?.into())
+        Ok(Tensor::from_array((shape, narrow(data)))?.into())
     } else {
         Ok(TensorRef::from_array_view((shape, data))?.into())
     }
+}
+
+/// Ids, masks and positions for graphs that take int32 (values past `i32::MAX` saturate).
+fn narrow(data: &[i64]) -> Vec<i32> {
+    data.iter()
+        .map(|&v| i32::try_from(v).unwrap_or(i32::MAX))
+        .collect()
 }
 
 /// Copies the logits of the last position (`[.., seq, vocab]`) into `out` as f32.
