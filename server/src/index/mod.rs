@@ -219,6 +219,20 @@ fn input_edit(old: &str, new: &str) -> tree_sitter::InputEdit {
     }
 }
 
+/// Parses `text`, incrementally from `cached` (a tree and the text it was parsed from) when
+/// there is one: tree-sitter reuses everything outside the changed middle.
+fn reparse(
+    lang: Lang,
+    text: &str,
+    cached: Option<(Arc<str>, tree_sitter::Tree)>,
+) -> Option<tree_sitter::Tree> {
+    let old = cached.map(|(old_text, mut tree)| {
+        tree.edit(&input_edit(&old_text, text));
+        tree
+    });
+    PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old.as_ref()))
+}
+
 /// Extracts the index of an already parsed file (benchmarks and tools that keep the tree).
 pub fn extract_tree(lang: Lang, rel: &str, text: &str, tree: &tree_sitter::Tree) -> FileIndex {
     extract::extract(lang, rel, text, tree)
@@ -459,13 +473,7 @@ impl Index {
             return update;
         }
         let cached = self.trees.lock().take(rel);
-        let old_tree = cached.map(|(old_text, mut tree)| {
-            tree.edit(&input_edit(&old_text, text));
-            tree
-        });
-        let parsed =
-            PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old_tree.as_ref()));
-        let Some(tree) = parsed else {
+        let Some(tree) = reparse(lang, text, cached) else {
             return self.store(lang, rel, text, mtime_ns);
         };
         let index = extract::extract(lang, rel, text, &tree);
@@ -589,15 +597,10 @@ impl Index {
     /// in); other files get a fresh parse. The cache is left as it is.
     pub fn tree_of(&self, lang: Lang, rel: &str, text: &str) -> Option<tree_sitter::Tree> {
         let cached = self.trees.lock().get(rel);
-        let old = match cached {
-            Some((old_text, tree)) if *old_text == *text => return Some(tree),
-            Some((old_text, mut tree)) => {
-                tree.edit(&input_edit(&old_text, text));
-                Some(tree)
-            }
-            None => None,
-        };
-        PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old.as_ref()))
+        match cached {
+            Some((old_text, tree)) if *old_text == *text => Some(tree),
+            cached => reparse(lang, text, cached),
+        }
     }
 
     /// Drops `rel` from the index.

@@ -39,21 +39,20 @@ pub enum Tier {
 /// The identifier around `offset` (a cursor just after it counts): (start, end, text).
 pub fn identifier_at(text: &str, offset: u32) -> Option<(u32, u32, &str)> {
     let bytes = text.as_bytes();
-    let is_word = is_word_byte;
     let mut pos = (offset as usize).min(bytes.len());
-    if !bytes.get(pos).is_some_and(|&b| is_word(b)) {
-        if pos > 0 && bytes.get(pos - 1).is_some_and(|&b| is_word(b)) {
+    if !bytes.get(pos).is_some_and(|&b| is_word_byte(b)) {
+        if pos > 0 && bytes.get(pos - 1).is_some_and(|&b| is_word_byte(b)) {
             pos -= 1;
         } else {
             return None;
         }
     }
     let mut start = pos;
-    while start > 0 && bytes.get(start - 1).is_some_and(|&b| is_word(b)) {
+    while start > 0 && bytes.get(start - 1).is_some_and(|&b| is_word_byte(b)) {
         start -= 1;
     }
     let mut end = pos;
-    while bytes.get(end).is_some_and(|&b| is_word(b)) {
+    while bytes.get(end).is_some_and(|&b| is_word_byte(b)) {
         end += 1;
     }
     let word = text.get(start..end)?;
@@ -79,12 +78,12 @@ pub fn definition(index: &Index, rel: &str, text: &str, offset: u32) -> Vec<NavT
         return Vec::new();
     };
     let member = is_member_access(text, start);
-    if !member && may_be_local(index, rel, text, start, name) {
+    let file = index.file(rel);
+    if !member && may_be_local(file.as_deref(), text, start, name) {
         if let Some(local) = local_binding(index, lang, rel, text, start, name) {
             return vec![local];
         }
     }
-    let file = index.file(rel);
     if let Some(file) = &file {
         let mut same: Vec<&Def> = file
             .index
@@ -161,7 +160,8 @@ pub fn references(
     let lang = Lang::from_path(std::path::Path::new(rel));
     let local = match lang {
         Some(lang)
-            if !is_member_access(text, start) && may_be_local(index, rel, text, start, name) =>
+            if !is_member_access(text, start)
+                && may_be_local(index.file(rel).as_deref(), text, start, name) =>
         {
             index
                 .tree_of(lang, rel, text)
@@ -251,10 +251,10 @@ pub fn hover(index: &Index, rel: &str, text: &str, offset: u32) -> Option<HoverI
 
 /// Whether `name` at `start` can be a local binding at all, decided without parsing: a binding
 /// comes before its uses, so `name` must occur as a word earlier in the outermost definition
-/// around `start`. The index's spans are used only when they were extracted from this very text;
-/// code outside every definition (a module-level lambda) always gets the parse.
-fn may_be_local(index: &Index, rel: &str, text: &str, start: u32, name: &str) -> bool {
-    let Some(file) = index.file(rel) else {
+/// around `start`. The indexed file's spans are used only when they were extracted from this
+/// very text; code outside every definition (a module-level lambda) always gets the parse.
+fn may_be_local(file: Option<&FileEntry>, text: &str, start: u32, name: &str) -> bool {
+    let Some(file) = file else {
         return true;
     };
     if file.hash != xxhash_rust::xxh3::xxh3_64(text.as_bytes()) {
@@ -574,27 +574,19 @@ f = lambda y: y * 2
     #[test]
     fn the_parse_is_skipped_only_where_no_binding_can_exist() {
         let index = index();
+        let file = index.file("m.py");
+        let file = file.as_deref();
         // Not earlier inside `main`: cannot be a local.
-        assert!(!may_be_local(
-            &index,
-            "m.py",
-            TEXT,
-            at("helper(total)"),
-            "helper"
-        ));
+        assert!(!may_be_local(file, TEXT, at("helper(total)"), "helper"));
         // Bound earlier inside `main`.
-        assert!(may_be_local(&index, "m.py", TEXT, at("total)"), "total"));
+        assert!(may_be_local(file, TEXT, at("total)"), "total"));
         // Outside every definition (a lambda's parameter): always parsed.
-        assert!(may_be_local(&index, "m.py", TEXT, at("y * 2"), "y"));
+        assert!(may_be_local(file, TEXT, at("y * 2"), "y"));
         // Not the indexed text: the spans do not apply.
         let edited = TEXT.replace("total", "sum_");
-        assert!(may_be_local(
-            &index,
-            "m.py",
-            &edited,
-            at("helper(total)"),
-            "helper"
-        ));
+        assert!(may_be_local(file, &edited, at("helper(total)"), "helper"));
+        // Not indexed at all: always parsed.
+        assert!(may_be_local(None, TEXT, at("helper(total)"), "helper"));
         assert!(!contains_word("helpers(x)", "helper"));
         assert!(contains_word("(helper)", "helper"));
     }

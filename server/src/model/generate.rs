@@ -3,8 +3,9 @@
 //! step's `past_key_values.*` inputs (no copy by spot; the graph concatenates past and new). For
 //! graphs that can (onnxruntime-genai's GroupQueryAttention, `past_present_share_buffer`), one
 //! buffer per cache tensor, sized for the whole run, is bound as both the past input and the
-//! present output, so each step writes only its own position instead of copying the whole past. Streams text that is complete UTF-8 and cannot be
-//! the start of a stop string. Token choice lives in `sample.rs`, graph names in `session.rs`.
+//! present output, so each step writes only its own position instead of copying the whole past.
+//! Streams text that is complete UTF-8 and cannot be the start of a stop string. Token choice
+//! lives in `sample.rs`, graph names in `session.rs`.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
