@@ -4,8 +4,9 @@
 //! graphs that can (onnxruntime-genai's GroupQueryAttention, `past_present_share_buffer`), one
 //! buffer per cache tensor, sized for the whole run, is bound as both the past input and the
 //! present output, so each step writes only its own position instead of copying the whole past.
-//! Streams text that is complete UTF-8 and cannot be the start of a stop string. Token choice
-//! lives in `sample.rs`, graph names in `session.rs`.
+//! Streams text that is complete UTF-8 and cannot be the start of a stop string. Teacher-forced
+//! scoring feeds prompt and target in one run and reads every target position's logits. Token
+//! choice lives in `sample.rs`, graph names in `session.rs`.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -75,8 +76,9 @@ pub(super) fn generate_ids(
     Ok(run_loop(model, prompt_ids, params, cancel, &mut on_token)?.tokens)
 }
 
-/// Teacher-forced scoring: the log-likelihood of `target_ids` after `prompt_ids`, one cached
-/// decode step per target token (the same graph and cache as generation).
+/// Teacher-forced scoring: the log-likelihood of `target_ids` after `prompt_ids`. One graph run
+/// over the prompt and the target reads every target position's logits at once; a graph that
+/// returns only the last position's logits is scored one cached decode step per target token.
 pub(super) fn score_ids(
     model: &Model,
     prompt_ids: &[u32],
@@ -93,49 +95,104 @@ pub(super) fn score_ids(
             context,
         });
     }
+    let Some((_, feed)) = target_ids.split_last() else {
+        return Ok(Score::default());
+    };
     let mut session = loop {
         cancel.check()?;
         if let Some(guard) = model.session.try_lock_for(QUEUE_POLL) {
             break guard;
         }
     };
+    // Row `k` of the last `target_ids.len()` rows predicts target token `k`.
+    let ids: Vec<u32> = prompt_ids.iter().chain(feed).copied().collect();
+    let state = DecodeState::start(
+        model,
+        &mut session,
+        &ids,
+        ids.len(),
+        target_ids.len(),
+        cancel,
+    )?;
+    let vocab = state.logits.len() / target_ids.len();
+    if vocab > 0 && state.logits.len() == vocab * target_ids.len() {
+        let mut score = Score::default();
+        for (k, (&id, row)) in target_ids
+            .iter()
+            .zip(state.logits.chunks_exact(vocab))
+            .enumerate()
+        {
+            score_token(&mut score, row, id, k)?;
+        }
+        return Ok(score);
+    }
+    drop(state);
+    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel)
+}
+
+/// [`score_ids`] one cached decode step per target token (what it falls back to), for the
+/// tests that compare the two.
+#[cfg(test)]
+pub(super) fn score_ids_stepwise(
+    model: &Model,
+    prompt_ids: &[u32],
+    target_ids: &[u32],
+    cancel: &CancelToken,
+) -> Result<Score, ModelError> {
+    let mut session = model.session.lock();
+    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel)
+}
+
+fn score_stepwise(
+    model: &Model,
+    session: &mut Session,
+    prompt_ids: &[u32],
+    target_ids: &[u32],
+    cancel: &CancelToken,
+) -> Result<Score, ModelError> {
     let io = &model.io;
     let mut state = DecodeState::start(
         model,
-        &mut session,
+        session,
         prompt_ids,
         prompt_ids.len() + target_ids.len(),
+        1,
         cancel,
     )?;
     let mut score = Score::default();
     for (k, &id) in target_ids.iter().enumerate() {
         cancel.check()?;
-        let logits = &state.logits;
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-        let target = logits
-            .get(id as usize)
-            .copied()
-            .ok_or_else(|| ModelError::Inference {
-                step: k,
-                message: format!("token {id} is outside the logits ({})", logits.len()),
-            })?;
-        score.nll += f64::from(max - target) + sum.ln();
-        let argmax = logits
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i as u32);
-        if argmax == Some(id) {
-            score.correct += 1;
-        }
-        score.tokens += 1;
+        score_token(&mut score, &state.logits, id, k)?;
         if k + 1 < target_ids.len() {
             state.push(id);
-            state.step(&mut session, io, k + 1)?;
+            state.step(session, io, k + 1)?;
         }
     }
     Ok(score)
+}
+
+/// Adds target token `id` (the `k`th) under `logits` to `score`.
+fn score_token(score: &mut Score, logits: &[f32], id: u32, k: usize) -> Result<(), ModelError> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let target = logits
+        .get(id as usize)
+        .copied()
+        .ok_or_else(|| ModelError::Inference {
+            step: k,
+            message: format!("token {id} is outside the logits ({})", logits.len()),
+        })?;
+    score.nll += f64::from(max - target) + sum.ln();
+    let argmax = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i as u32);
+    if argmax == Some(id) {
+        score.correct += 1;
+    }
+    score.tokens += 1;
+    Ok(())
 }
 
 struct Run {
@@ -191,7 +248,7 @@ fn run_loop(
 
     let prefill = Instant::now();
     let mut state =
-        DecodeState::start(model, &mut session, prompt_ids, n_prompt + max_new, cancel)?;
+        DecodeState::start(model, &mut session, prompt_ids, n_prompt + max_new, 1, cancel)?;
     timings.prefill = prefill.elapsed();
     let mut decode_start = Instant::now();
     for step in 0..max_new {
@@ -248,11 +305,16 @@ struct DecodeState {
     past: Vec<DynValue>,
     /// With a shared cache: the binding that holds it as both past and present.
     shared: Option<IoBinding>,
+    /// Rows of logits the prefill keeps: 1 (the last position's) for generation, one per
+    /// target token for scoring. Steps keep one.
+    rows: usize,
+    /// The last `rows` positions' logits, row after row (fewer where the graph returns fewer).
     logits: Vec<f32>,
 }
 
 impl DecodeState {
-    /// A state for `prompt_ids` with room for `total` tokens in all, prefilled. Uses the shared
+    /// A state for `prompt_ids` with room for `total` tokens in all, prefilled, keeping the
+    /// logits of the prompt's last `rows` positions. Uses the shared
     /// cache where the model allows it; if the graph refuses it (the first run fails), falls
     /// back to the moved cache for this and every later run of the model.
     fn start(
@@ -260,6 +322,7 @@ impl DecodeState {
         session: &mut Session,
         prompt_ids: &[u32],
         total: usize,
+        rows: usize,
         cancel: &CancelToken,
     ) -> Result<DecodeState, ModelError> {
         use std::sync::atomic::Ordering;
@@ -267,6 +330,7 @@ impl DecodeState {
         let context = model.context_length();
         if model.share_kv.load(Ordering::Relaxed) {
             let mut state = DecodeState::new(io, session, prompt_ids, context, Some(total))?;
+            state.rows = rows;
             match state.prefill(session, io, cancel) {
                 Ok(()) => return Ok(state),
                 Err(ModelError::Cancelled) => return Err(ModelError::Cancelled),
@@ -280,6 +344,7 @@ impl DecodeState {
             }
         }
         let mut state = DecodeState::new(io, session, prompt_ids, context, None)?;
+        state.rows = rows;
         state.prefill(session, io, cancel)?;
         Ok(state)
     }
@@ -336,12 +401,14 @@ impl DecodeState {
             n_past: 0,
             past,
             shared: binding,
+            rows: 1,
             logits: Vec::with_capacity(io.vocab_size.unwrap_or(0)),
         })
     }
 
     /// Moves the cache forward by the ids fed last and sets `id` as the next input.
     fn push(&mut self, id: u32) {
+        self.rows = 1;
         self.n_past += self.ids.len();
         self.ids.clear();
         self.ids.push(i64::from(id));
@@ -445,7 +512,8 @@ impl DecodeState {
             let logits = outputs
                 .get(&io.logits)
                 .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
-            return copy_last_row(logits, io.logits_dtype, &mut self.logits).map_err(fail);
+            return copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits)
+                .map_err(fail);
         }
 
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
@@ -488,7 +556,7 @@ impl DecodeState {
         let logits = outputs
             .get(&io.logits)
             .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
-        copy_last_row(logits, io.logits_dtype, &mut self.logits).map_err(fail)?;
+        copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits).map_err(fail)?;
         for layer in &io.layers {
             for name in [&layer.present_key, &layer.present_value] {
                 let value = outputs
@@ -521,10 +589,12 @@ fn narrow(data: &[i64]) -> Vec<i32> {
         .collect()
 }
 
-/// Copies the logits of the last position (`[.., seq, vocab]`) into `out` as f32.
-fn copy_last_row(
+/// Copies the logits of the last `rows` positions (`[.., seq, vocab]`; all of them where there
+/// are fewer) into `out` as f32, row after row.
+fn copy_last_rows(
     value: &DynValue,
     dtype: TensorElementType,
+    rows: usize,
     out: &mut Vec<f32>,
 ) -> Result<(), String> {
     let shape = value.shape();
@@ -535,10 +605,10 @@ fn copy_last_row(
         .filter(|&d| d > 0)
         .ok_or_else(|| format!("logits have shape {shape:?}"))?;
     let n = shape.num_elements();
-    let row = n
-        .checked_sub(vocab)
-        .map(|start| start..n)
-        .ok_or_else(|| format!("logits have shape {shape:?}"))?;
+    if n < vocab {
+        return Err(format!("logits have shape {shape:?}"));
+    }
+    let row = n - vocab * rows.clamp(1, n / vocab)..n;
     out.clear();
     match dtype {
         TensorElementType::Float16 => {

@@ -647,3 +647,32 @@ fn score_agrees_with_greedy_generation() {
         Err(ModelError::PromptTooLong { .. })
     ));
 }
+
+/// Scoring in one graph run over prompt and target gives what one decode step per target
+/// token gives, on the optimum graph and on the genai graph (shared KV buffer).
+#[test]
+fn one_pass_score_equals_the_stepwise_score() {
+    let Some(rt) = runtime() else { return };
+    let cancel = CancelToken::new();
+    for dir in [TINY, TINY_GENAI] {
+        let model = Model::load(&rt, Path::new(dir)).expect("loads");
+        let golden = read_golden(&Path::new(dir).join("golden.json"));
+        for prompt in &golden.prompts {
+            let mut target = prompt.greedy_ids.clone();
+            target.rotate_left(3);
+            for t in [&target[..], &target[..1], &target[..0]] {
+                let one = generate::score_ids(&model, &prompt.prompt_ids, t, &cancel)
+                    .expect("scores");
+                let steps = generate::score_ids_stepwise(&model, &prompt.prompt_ids, t, &cancel)
+                    .expect("scores");
+                assert_eq!(one.tokens, t.len(), "{dir}");
+                assert_eq!(one.tokens, steps.tokens, "{dir}");
+                assert_eq!(one.correct, steps.correct, "{dir}: {one:?} vs {steps:?}");
+                assert!(
+                    (one.nll - steps.nll).abs() < 1e-3 * (1.0 + steps.nll),
+                    "{dir}: {one:?} vs {steps:?}"
+                );
+            }
+        }
+    }
+}
