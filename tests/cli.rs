@@ -230,6 +230,42 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
             "no signal ranks {gold}: {case}"
         );
     }
+    // `--rerank-model`: spot with the model reranking its best files, in the same run.
+    if common::ort_available() {
+        let expert = format!("{root}/../fixtures/models/expert");
+        let (report, out) = eval(&[
+            "--limit",
+            "3",
+            "--rerank-model",
+            &expert,
+            "--provider",
+            "cpu",
+        ]);
+        assert_eq!(report["methods"][1][0], "spot +rerank", "{out}");
+        for case in report["cases"].as_array().unwrap() {
+            let scores = case["rerank"].as_array().unwrap();
+            assert!(scores.len() >= 2, "{case}");
+            assert!(
+                scores.iter().all(|s| s["nll"].as_f64().unwrap() > 0.0),
+                "{case}"
+            );
+            let mut before: Vec<&str> = case["spot_files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            let mut after: Vec<&str> = case["reranked_files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            before.sort_unstable();
+            after.sort_unstable();
+            assert_eq!(before, after, "the rerank reorders, it adds nothing");
+        }
+    }
     // The user's work tree is untouched by the evaluation.
     let status = Command::new("git")
         .arg("-C")
@@ -403,6 +439,19 @@ fn patch_prints_and_applies_a_validated_diff() {
     assert!(
         diff.starts_with(&format!("--- a/{file}\n+++ b/{file}\n")),
         "{diff}"
+    );
+    // With the model reranking the localization, the patch is the same.
+    let (code, reranked, rerank_err) = patch(&["--rerank", "3", "--json"]);
+    assert_eq!(code, Some(0), "{rerank_err}");
+    let reranked: serde_json::Value = serde_json::from_str(&reranked).unwrap();
+    assert_eq!(reranked["diff"].as_str(), Some(diff.as_str()), "{reranked}");
+    let files = reranked["localization"]["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .take(3)
+            .all(|f| f["reason"].as_str().unwrap().starts_with("model #")),
+        "{files:?}"
     );
     assert!(err.contains("validated"), "{err}");
     assert_eq!(

@@ -2,6 +2,7 @@
 //! and turn the result into edits. Returns plain structs; no LSP.
 //!
 //! - `localize`: issue text → ranked files and functions (no model);
+//! - `rerank`: the model reranks a localization's best files (optional, measured);
 //! - `prompt`: the patch prompt (issue + localized code + answer format), shared with learning;
 //! - `edit`: search/replace blocks — parse, apply, path safety, diff, atomic writes;
 //! - `patch`: the issue-to-patch loop over model candidates, with validation;
@@ -14,4 +15,5 @@ pub mod localize;
 pub mod mutate;
 pub mod patch;
 pub mod prompt;
+pub mod rerank;
 pub mod testrun;

@@ -17,8 +17,9 @@
 use std::path::Path;
 
 use crate::assist::edit::{self, Block, FileEdit, REPLACE_END, SEARCH_START};
-use crate::assist::localize::{localize, Localization, LocalizeOptions};
+use crate::assist::localize::{localize_with, History, Localization, LocalizeOptions, Sources};
 use crate::assist::prompt::{self, Focus, Snippet};
+use crate::assist::rerank::{rerank, RerankOptions};
 use crate::assist::{mutate, testrun};
 use crate::cancel::CancelToken;
 use crate::index::{self, Index, Lang};
@@ -46,6 +47,9 @@ pub struct PatchOptions {
     /// Where scratch copies go: under spot's data dir.
     pub scratch_dir: Option<std::path::PathBuf>,
     pub localize: LocalizeOptions,
+    /// Let the model rerank the localization's best files (off by default: see
+    /// bench/README.md for what it measured).
+    pub rerank: Option<RerankOptions>,
 }
 
 impl Default for PatchOptions {
@@ -61,6 +65,7 @@ impl Default for PatchOptions {
             test_cmd: None,
             scratch_dir: None,
             localize: LocalizeOptions::default(),
+            rerank: None,
         }
     }
 }
@@ -189,6 +194,9 @@ pub struct Workspace<'a> {
     pub index: &'a Index,
     /// A file's current text (the editor's buffer when open), by workspace-relative path.
     pub read: &'a dyn Fn(&str) -> Option<String>,
+    /// The repository's past commits for the history signals of localization (`None`
+    /// outside a git repository).
+    pub history: Option<&'a History>,
 }
 
 /// The prompt messages for `issue` (what [`issue_to_patch`] sends, rendered by the caller's
@@ -199,8 +207,16 @@ pub fn patch_prompt(
     issue: &str,
     focus: Option<&Focus>,
     opts: &PatchOptions,
-) -> (Vec<crate::model::ChatMessage>, Localization, Vec<Snippet>) {
-    let loc = localize(ws.index, issue, &opts.localize);
+    cancel: &CancelToken,
+) -> Result<(Vec<crate::model::ChatMessage>, Localization, Vec<Snippet>), ModelError> {
+    let sources = Sources {
+        text: ws.read,
+        history: ws.history,
+    };
+    let mut loc = localize_with(ws.index, &sources, issue, &opts.localize);
+    if let Some(rerank_opts) = &opts.rerank {
+        rerank(model, issue, &mut loc, &sources, rerank_opts, cancel)?;
+    }
     let snippets = prompt::select_snippets(ws.index, &loc, focus, ws.read, opts.max_snippets);
     let budget = model
         .context_length()
@@ -208,7 +224,7 @@ pub fn patch_prompt(
         .min(opts.max_prompt_tokens);
     let count = |s: &str| model.count_tokens(s).unwrap_or(s.len() / 3);
     let (messages, snippets) = prompt::build(issue, snippets, &count, budget);
-    (messages, loc, snippets)
+    Ok((messages, loc, snippets))
 }
 
 /// New tokens per answer: the option, but never more than half the model's context.
@@ -227,7 +243,7 @@ pub fn issue_to_patch(
     progress: &mut dyn FnMut(Stage),
 ) -> Result<Patch, PatchError> {
     progress(Stage::Localizing);
-    let (messages, localization, snippets) = patch_prompt(ws, model, issue, focus, opts);
+    let (messages, localization, snippets) = patch_prompt(ws, model, issue, focus, opts, cancel)?;
     if snippets.is_empty() {
         return Err(if localization.files.is_empty() && focus.is_none() {
             PatchError::NothingLocalized

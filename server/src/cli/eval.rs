@@ -4,8 +4,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::assist::rerank::RerankOptions;
+use crate::cancel::CancelToken;
 use crate::learn::eval_localize::{eval_localize, EvalOptions};
 use crate::learn::history::HISTORY_DEPTH;
+use crate::model::{Model, Runtime};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -47,6 +50,18 @@ pub struct LocalizeEvalArgs {
     /// fitted on; see bench/localize/fit_fusion.py).
     #[arg(long, requires = "json")]
     pub signals: bool,
+    /// Also measure spot with a model reranking its best files (`spot +rerank`): `default`
+    /// for the default model, or a model directory.
+    #[arg(long, value_name = "DIR")]
+    pub rerank_model: Option<PathBuf>,
+    /// Files the model reranks.
+    #[arg(long, value_name = "N", default_value_t = RerankOptions::default().top)]
+    pub rerank_top: usize,
+    /// Weight of the model's ranking (the fused signals' weights sum to 16.75).
+    #[arg(long, value_name = "W", default_value_t = RerankOptions::default().weight)]
+    pub rerank_weight: f64,
+    #[command(flatten)]
+    pub runtime: super::generate::RuntimeArgs,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -59,16 +74,32 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 fn localize(args: LocalizeEvalArgs) -> anyhow::Result<ExitCode> {
     let root = super::workspace_root(Some(&args.repo))?;
+    let rerank_model = match &args.rerank_model {
+        None => None,
+        Some(dir) => {
+            let data_dir = crate::data_dir::resolve();
+            let flag = (dir.as_os_str() != "default").then_some(dir.as_path());
+            let dir = super::generate::model_dir(flag, &data_dir)?;
+            let rt = Runtime::init(&args.runtime.options(&data_dir))?;
+            Some(std::sync::Arc::new(Model::load(&rt, &dir)?))
+        }
+    };
     let opts = EvalOptions {
         limit: args.limit,
         ablation: args.ablation,
         history_depth: args.history,
         signals: args.signals,
+        rerank_model,
+        rerank: RerankOptions {
+            top: args.rerank_top,
+            weight: args.rerank_weight,
+            ..RerankOptions::default()
+        },
         ..EvalOptions::default()
     };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
-    let report = eval_localize(&root, &opts, &|done, total| {
+    let report = eval_localize(&root, &opts, &CancelToken::new(), &|done, total| {
         if tty {
             eprint!("\rcase {done}/{total}");
         }

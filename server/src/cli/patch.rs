@@ -15,7 +15,9 @@ use crate::assist::edit;
 use crate::assist::patch::{
     issue_to_patch, PatchError, PatchOptions, PatchSource, Stage, Workspace,
 };
+use crate::assist::rerank::RerankOptions;
 use crate::cancel::CancelToken;
+use crate::learn::history::{read_history, HISTORY_DEPTH};
 use crate::model::{Model, Runtime};
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +47,12 @@ pub struct PatchArgs {
     /// before any patch, or it is not used.
     #[arg(long, value_name = "CMD")]
     pub test_cmd: Option<String>,
+    /// Past commits read for localization's history signals (0: none).
+    #[arg(long, default_value_t = HISTORY_DEPTH)]
+    pub history: usize,
+    /// Let the model rerank the best N files of the localization (0: off; see bench/README.md).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rerank: usize,
     /// One-line edits ranked by the model when no answer validates (0: none).
     #[arg(long, value_name = "N", default_value_t = 24)]
     pub mutants: usize,
@@ -83,9 +91,21 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
         let abs = edit::check_path(index.root(), rel).ok()?;
         std::fs::read_to_string(abs).ok()
     };
+    let history = if args.history == 0 {
+        None
+    } else {
+        match read_history(index.root(), "HEAD", args.history) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::info!("no history signals: {e}");
+                None
+            }
+        }
+    };
     let ws = Workspace {
         index: &index,
         read: &read,
+        history: history.as_ref(),
     };
     let opts = PatchOptions {
         candidates: args.candidates.max(1),
@@ -94,6 +114,10 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
         mutants: args.mutants,
         test_cmd: args.test_cmd.clone(),
         scratch_dir: Some(crate::data_dir::scratch_dir(&data_dir)),
+        rerank: (args.rerank > 0).then(|| RerankOptions {
+            top: args.rerank,
+            ..RerankOptions::default()
+        }),
         ..PatchOptions::default()
     };
     let spinner = (!args.json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {

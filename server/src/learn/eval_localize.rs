@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -22,12 +23,17 @@ use crate::assist::localize::{
     is_support_path, localize_with, message_text, History, LocalizeOptions, PastCommit, Signal,
     SignalRanking, Sources,
 };
+use crate::assist::rerank::{rerank, ModelScore, RerankOptions};
+use crate::cancel::CancelToken;
 use crate::index::{walk, Index, IndexOptions, Lang};
+use crate::model::{Model, ModelError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     #[error(transparent)]
     Git(#[from] GitError),
+    #[error("model rerank: {0}")]
+    Model(#[from] ModelError),
     #[error(
         "no bug-fix commits with source changes found in the last {scanned} commits of {repo}"
     )]
@@ -46,6 +52,9 @@ pub struct EvalOptions {
     pub history_depth: usize,
     /// Keep each signal's ranking in every case (for fitting the fusion).
     pub signals: bool,
+    /// Also measure spot with this model reranking its best files (`spot +rerank`).
+    pub rerank_model: Option<Arc<Model>>,
+    pub rerank: RerankOptions,
 }
 
 impl Default for EvalOptions {
@@ -56,6 +65,8 @@ impl Default for EvalOptions {
             ablation: false,
             history_depth: HISTORY_DEPTH,
             signals: false,
+            rerank_model: None,
+            rerank: RerankOptions::default(),
         }
     }
 }
@@ -82,14 +93,19 @@ pub struct CaseResult {
     /// Each signal's ranking for spot, with [`EvalOptions::signals`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<SignalRanking>,
+    /// With a rerank model: spot's files after the rerank, and the model's scores.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reranked_files: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rerank: Vec<ModelScore>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub repo: String,
     pub cases: Vec<CaseResult>,
-    /// (method, metrics): `spot`, `floor`, `spot -SIGNAL` for each signal (with the
-    /// ablation), `bm25 (files)`.
+    /// (method, metrics): `spot`, `spot +rerank` (with a rerank model), `floor`,
+    /// `spot -SIGNAL` for each signal (with the ablation), `bm25 (files)`.
     pub methods: Vec<(String, Metrics)>,
 }
 
@@ -125,9 +141,11 @@ struct Case {
 }
 
 /// Runs the evaluation on the repository at `root`; `progress(done, total)` after each case.
+/// `cancel` stops the model rerank.
 pub fn eval_localize(
     root: &Path,
     opts: &EvalOptions,
+    cancel: &CancelToken,
     progress: &dyn Fn(usize, usize),
 ) -> Result<EvalReport, EvalError> {
     let repo = Repo::new(root);
@@ -183,6 +201,7 @@ pub fn eval_localize(
         }
     }
     let mut sums = vec![Sums::default(); methods.len() + 1];
+    let mut rerank_sums = Sums::default();
     let mut results = Vec::new();
     let total = candidates.len().min(opts.limit);
     for case in candidates {
@@ -250,10 +269,26 @@ pub fn eval_localize(
         let gold_functions = gold_functions(&repo, &index, &case)?;
         let mut ranked_by_method: Vec<(Vec<String>, Vec<String>)> = Vec::new();
         let mut signals = Vec::new();
+        let mut reranked_files = Vec::new();
+        let mut model_scores = Vec::new();
         for (m, (_, o)) in methods.iter().enumerate() {
             let mut r = localize_with(&index, &sources, &case.issue, o);
             if m == 0 {
                 signals = std::mem::take(&mut r.signals);
+                if let Some(model) = &opts.rerank_model {
+                    let mut reranked = r.clone();
+                    model_scores = rerank(
+                        model,
+                        &case.issue,
+                        &mut reranked,
+                        &sources,
+                        &opts.rerank,
+                        cancel,
+                    )?;
+                    reranked_files = reranked.files.iter().map(|f| f.path.clone()).collect();
+                    rerank_sums.add(&case.gold_files, &reranked_files, None);
+                    reranked_files.truncate(5);
+                }
             }
             let files: Vec<String> = r.files.iter().map(|f| f.path.clone()).collect();
             let functions: Vec<String> = r
@@ -293,6 +328,8 @@ pub fn eval_localize(
             floor_files: floor_files.into_iter().take(5).collect(),
             bm25_files: bm25,
             signals,
+            reranked_files,
+            rerank: model_scores,
         });
         progress(results.len(), total);
     }
@@ -304,9 +341,14 @@ pub fn eval_localize(
     }
     let mut names: Vec<String> = methods.into_iter().map(|(n, _)| n).collect();
     names.push("bm25 (files)".to_owned());
+    let mut methods: Vec<(String, Metrics)> =
+        names.into_iter().zip(sums.iter().map(Sums::mean)).collect();
+    if opts.rerank_model.is_some() {
+        methods.insert(1, ("spot +rerank".to_owned(), rerank_sums.mean()));
+    }
     Ok(EvalReport {
         repo: root.display().to_string(),
-        methods: names.into_iter().zip(sums.iter().map(Sums::mean)).collect(),
+        methods,
         cases: results,
     })
 }

@@ -24,7 +24,7 @@ use crate::assist::testrun::{Outcome, TestRun};
 use crate::cancel::CancelToken;
 use crate::index::Lang;
 use crate::learn::git::{GitError, Repo};
-use crate::learn::history::is_fix_message;
+use crate::learn::history::{is_fix_message, read_history, HISTORY_DEPTH};
 use crate::learn::snapshot::{materialize_in_scratch, Snapshot};
 use crate::model::{Model, ModelError};
 
@@ -143,9 +143,12 @@ pub fn eval_patch(
         snap.checkout(&parent)?;
         let started = std::time::Instant::now();
         let read = |p: &str| snap.read(&parent, p).ok().flatten();
+        // The past as the parent knew it.
+        let history = read_history(root, &parent, HISTORY_DEPTH).ok();
         let ws = Workspace {
             index: snap.index(),
             read: &read,
+            history: history.as_ref(),
         };
         let result = issue_to_patch(&ws, model, &c.message, None, &generate, cancel, &mut |_| {});
         let mut case = PatchCase {

@@ -33,6 +33,7 @@ use crate::assist::patch::{
     issue_to_patch, Patch, PatchError, PatchOptions, PatchSource, Workspace,
 };
 use crate::assist::prompt::{function_at, Focus};
+use crate::assist::rerank::RerankOptions;
 use crate::cancel::CancelToken;
 use crate::index::{self, Index, Lang};
 use crate::line_index::LineIndex;
@@ -629,16 +630,30 @@ impl Backend {
         let cancel = job.cancel.clone();
         let backend = self.clone();
         let work_index = Arc::clone(&index);
-        let test_cmd = self.state.settings.read().test_command.clone();
+        let (test_cmd, rerank_files) = {
+            let settings = self.state.settings.read();
+            (settings.test_command.clone(), settings.rerank as usize)
+        };
         let work = tokio::task::spawn_blocking(move || {
             let read = |rel: &str| backend.current_text(&work_index, rel);
+            let history = crate::learn::history::read_history(
+                work_index.root(),
+                "HEAD",
+                crate::learn::history::HISTORY_DEPTH,
+            )
+            .ok();
             let ws = Workspace {
                 index: &work_index,
                 read: &read,
+                history: history.as_ref(),
             };
             let opts = PatchOptions {
                 test_cmd: test_cmd.clone(),
                 scratch_dir: Some(crate::data_dir::scratch_dir(&backend.state.data_dir)),
+                rerank: (rerank_files > 1).then(|| RerankOptions {
+                    top: rerank_files,
+                    ..RerankOptions::default()
+                }),
                 ..PatchOptions::default()
             };
             issue_to_patch(

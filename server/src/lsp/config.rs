@@ -42,6 +42,8 @@ pub struct Settings {
     pub learn_idle_minutes: u32,
     /// The project's test command; a patch must pass it (run in a scratch copy).
     pub test_command: Option<String>,
+    /// Files of the localization the model reranks before issue-to-patch (0: off).
+    pub rerank: u32,
 }
 
 impl Default for Settings {
@@ -53,6 +55,7 @@ impl Default for Settings {
             ort_path: None,
             log_level: "info".to_owned(),
             test_command: None,
+            rerank: 0,
             learn_trigger: LearnTrigger::Manual,
             learn_every_n_commits: 20,
             learn_idle_minutes: 30,
@@ -69,6 +72,7 @@ pub const KEYS: &[&str] = &[
     "logLevel",
     "learning",
     "testCommand",
+    "rerank",
 ];
 
 impl Settings {
@@ -133,6 +137,10 @@ impl Settings {
                     }
                     Value::String(_) | Value::Null => {}
                     _ => bad("a shell command"),
+                },
+                "rerank" => match v.as_u64() {
+                    Some(n) if n <= 20 => s.rerank = n as u32,
+                    _ => bad("an integer from 0 (off) to 20"),
                 },
                 _ => warnings.push(format!(
                     "unknown spot setting `{key}` (known: {}); ignored",

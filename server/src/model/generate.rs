@@ -247,8 +247,14 @@ fn run_loop(
     }
 
     let prefill = Instant::now();
-    let mut state =
-        DecodeState::start(model, &mut session, prompt_ids, n_prompt + max_new, 1, cancel)?;
+    let mut state = DecodeState::start(
+        model,
+        &mut session,
+        prompt_ids,
+        n_prompt + max_new,
+        1,
+        cancel,
+    )?;
     timings.prefill = prefill.elapsed();
     let mut decode_start = Instant::now();
     for step in 0..max_new {

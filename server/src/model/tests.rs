@@ -61,7 +61,7 @@ fn runtime() -> Option<Runtime> {
 }
 
 /// The tiny model, loaded once and shared by the tests (as the server shares one model).
-fn tiny() -> Option<&'static Model> {
+pub(crate) fn tiny() -> Option<&'static Model> {
     static MODEL: OnceLock<Option<Model>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
@@ -661,8 +661,8 @@ fn one_pass_score_equals_the_stepwise_score() {
             let mut target = prompt.greedy_ids.clone();
             target.rotate_left(3);
             for t in [&target[..], &target[..1], &target[..0]] {
-                let one = generate::score_ids(&model, &prompt.prompt_ids, t, &cancel)
-                    .expect("scores");
+                let one =
+                    generate::score_ids(&model, &prompt.prompt_ids, t, &cancel).expect("scores");
                 let steps = generate::score_ids_stepwise(&model, &prompt.prompt_ids, t, &cancel)
                     .expect("scores");
                 assert_eq!(one.tokens, t.len(), "{dir}");
