@@ -11,6 +11,7 @@ export interface ServerSettings {
   logLevel?: string;
   learning?: { trigger?: string; everyNCommits?: number; idleMinutes?: number };
   testCommand?: string;
+  rerank?: number;
 }
 
 /** Settings that need a server restart instead of `didChangeConfiguration`. */
@@ -37,6 +38,7 @@ export function serverSettings(config = vscode.workspace.getConfiguration('spot'
       idleMinutes: num('learning.idleMinutes'),
     },
     testCommand: str('testCommand'),
+    rerank: num('rerank'),
   };
   return prune(settings) as ServerSettings;
 }

@@ -60,6 +60,9 @@ pub struct LocalizeEvalArgs {
     /// Weight of the model's ranking (the fused signals' weights sum to 16.75).
     #[arg(long, value_name = "W", default_value_t = RerankOptions::default().weight)]
     pub rerank_weight: f64,
+    /// Characters of each file's code the model reads.
+    #[arg(long, value_name = "N", default_value_t = RerankOptions::default().code_chars)]
+    pub rerank_code_chars: usize,
     #[command(flatten)]
     pub runtime: super::generate::RuntimeArgs,
 }
@@ -93,6 +96,7 @@ fn localize(args: LocalizeEvalArgs) -> anyhow::Result<ExitCode> {
         rerank: RerankOptions {
             top: args.rerank_top,
             weight: args.rerank_weight,
+            code_chars: args.rerank_code_chars,
             ..RerankOptions::default()
         },
         ..EvalOptions::default()

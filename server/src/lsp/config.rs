@@ -227,6 +227,7 @@ mod tests {
                 "provider": "cpu",
                 "modelDir": 42,
                 "colour": "blue",
+                "rerank": 50,
                 "learning": { "trigger": "idle", "idleMinutes": 0 }
             }
         })));
@@ -237,13 +238,17 @@ mod tests {
         assert_eq!(s.learn_idle_minutes, 30);
         expect_test::expect![[r#"
             [
-                "unknown spot setting `colour` (known: maxFileSize, modelDir, provider, ortPath, logLevel, learning, testCommand); ignored",
+                "unknown spot setting `colour` (known: maxFileSize, modelDir, provider, ortPath, logLevel, learning, testCommand, rerank); ignored",
                 "spot setting `learning.idleMinutes`: expected an integer from 1 to 10000, got 0; using the default",
                 "spot setting `maxFileSize`: expected a positive integer (bytes), got \"big\"; using the default",
                 "spot setting `modelDir`: expected a directory path, got 42; using the default",
+                "spot setting `rerank`: expected an integer from 0 (off) to 20, got 50; using the default",
             ]
         "#]]
         .assert_debug_eq(&w);
+        assert_eq!(s.rerank, 0);
+        let (s, w) = Settings::from_json(Some(&json!({ "rerank": 5 })));
+        assert_eq!((s.rerank, w.len()), (5, 0));
         let (_, w) = Settings::from_json(Some(&json!([1, 2])));
         assert_eq!(w.len(), 1);
     }

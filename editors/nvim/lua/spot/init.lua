@@ -39,6 +39,7 @@ local defaults = {
   ort_path = nil, --- @type string?   ortPath
   max_file_size = nil, --- @type integer? maxFileSize (bytes)
   test_command = nil, --- @type string? testCommand: a patch must also pass it (e.g. 'python3 -m pytest -q')
+  rerank = nil, --- @type integer? rerank: the model reranks this many of the best-localized files (0: off)
   log_level = nil, --- @type 'error'|'warn'|'info'|'debug'|'trace'|nil
   learning = nil, --- @type {trigger?: 'manual'|'commits'|'idle', every_n_commits?: integer, idle_minutes?: integer}?
   --- Raw settings merged over the ones above (camelCase keys, sent as they are).
@@ -101,6 +102,7 @@ function M.server_settings(config)
   put('ortPath', config.ort_path and vim.fn.expand(config.ort_path) or nil)
   put('maxFileSize', config.max_file_size)
   put('testCommand', config.test_command)
+  put('rerank', config.rerank)
   put('logLevel', config.log_level)
   if type(config.learning) == 'table' then
     local l = {}
