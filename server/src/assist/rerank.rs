@@ -24,6 +24,8 @@ pub struct RerankOptions {
     pub code_chars: usize,
     /// Characters of the issue scored.
     pub issue_chars: usize,
+    /// Keep each issue token's score in [`ModelScore::tokens`] (for analysis).
+    pub keep_tokens: bool,
 }
 
 impl Default for RerankOptions {
@@ -33,6 +35,7 @@ impl Default for RerankOptions {
             weight: 4.0,
             code_chars: 1_200,
             issue_chars: 600,
+            keep_tokens: false,
         }
     }
 }
@@ -45,6 +48,9 @@ pub struct ModelScore {
     pub fused: f64,
     /// Mean negative log-likelihood (nats per token) of the issue after the file's code.
     pub nll: f64,
+    /// With [`RerankOptions::keep_tokens`]: each issue token's negative log-likelihood.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<f32>,
 }
 
 /// Reranks the first `opts.top` files of `loc` by the model (the functions keep their order).
@@ -69,11 +75,15 @@ pub fn rerank(
             "# {}\n{code}\n\n# A bug report about the code above:\n",
             file.path
         );
-        let score = model.score(&prompt, issue, cancel)?;
+        let (score, mut tokens) = model.score_each(&prompt, issue, cancel)?;
+        if !opts.keep_tokens {
+            tokens = Vec::new();
+        }
         scores.push(ModelScore {
             path: file.path.clone(),
             fused: file.score,
             nll: score.mean_nll(),
+            tokens,
         });
     }
     let mut by_model: Vec<usize> = (0..n).collect();
@@ -189,6 +199,20 @@ mod tests {
         let paths: Vec<&str> = scores.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths, ["a.py", "b.py", "c.py"], "in the old order");
         assert!(scores.iter().all(|s| s.nll.is_finite() && s.nll > 0.0));
+        assert!(
+            scores.iter().all(|s| s.tokens.is_empty()),
+            "only with keep_tokens"
+        );
+        let mut again = localization();
+        let keep = RerankOptions {
+            keep_tokens: true,
+            ..opts.clone()
+        };
+        let each = rerank(model, issue, &mut again, &sources, &keep, &cancel).expect("reranks");
+        for (s, e) in scores.iter().zip(&each) {
+            let mean = e.tokens.iter().map(|&t| f64::from(t)).sum::<f64>() / e.tokens.len() as f64;
+            assert!((mean - s.nll).abs() < 1e-4, "{mean} vs {}", s.nll);
+        }
         let mut by_nll = scores.clone();
         by_nll.sort_by(|a, b| a.nll.total_cmp(&b.nll));
         let reranked: Vec<&str> = loc.files.iter().map(|f| f.path.as_str()).collect();

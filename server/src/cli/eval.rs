@@ -47,7 +47,8 @@ pub struct LocalizeEvalArgs {
     #[arg(long)]
     pub json: bool,
     /// With `--json`: add each signal's ranking to every case (what the fusion weights are
-    /// fitted on; see bench/localize/fit_fusion.py).
+    /// fitted on; see bench/localize/fit_fusion.py), and with `--rerank-model` each issue
+    /// token's score per reranked file.
     #[arg(long, requires = "json")]
     pub signals: bool,
     /// Also measure spot with a model reranking its best files (`spot +rerank`): `default`
@@ -97,6 +98,7 @@ fn localize(args: LocalizeEvalArgs) -> anyhow::Result<ExitCode> {
             top: args.rerank_top,
             weight: args.rerank_weight,
             code_chars: args.rerank_code_chars,
+            keep_tokens: args.signals,
             ..RerankOptions::default()
         },
         ..EvalOptions::default()

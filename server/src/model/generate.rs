@@ -85,6 +85,17 @@ pub(super) fn score_ids(
     target_ids: &[u32],
     cancel: &CancelToken,
 ) -> Result<Score, ModelError> {
+    score_ids_each(model, prompt_ids, target_ids, cancel, None)
+}
+
+/// [`score_ids`], also pushing each target token's negative log-likelihood onto `each`.
+pub(super) fn score_ids_each(
+    model: &Model,
+    prompt_ids: &[u32],
+    target_ids: &[u32],
+    cancel: &CancelToken,
+    mut each: Option<&mut Vec<f32>>,
+) -> Result<Score, ModelError> {
     let context = model.context_length();
     if prompt_ids.is_empty() {
         return Err(ModelError::EmptyPrompt);
@@ -122,12 +133,15 @@ pub(super) fn score_ids(
             .zip(state.logits.chunks_exact(vocab))
             .enumerate()
         {
-            score_token(&mut score, row, id, k)?;
+            let nll = score_token(&mut score, row, id, k)?;
+            if let Some(each) = each.as_deref_mut() {
+                each.push(nll as f32);
+            }
         }
         return Ok(score);
     }
     drop(state);
-    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel)
+    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel, each)
 }
 
 /// [`score_ids`] one cached decode step per target token (what it falls back to), for the
@@ -140,7 +154,7 @@ pub(super) fn score_ids_stepwise(
     cancel: &CancelToken,
 ) -> Result<Score, ModelError> {
     let mut session = model.session.lock();
-    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel)
+    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel, None)
 }
 
 fn score_stepwise(
@@ -149,6 +163,7 @@ fn score_stepwise(
     prompt_ids: &[u32],
     target_ids: &[u32],
     cancel: &CancelToken,
+    mut each: Option<&mut Vec<f32>>,
 ) -> Result<Score, ModelError> {
     let io = &model.io;
     let mut state = DecodeState::start(
@@ -162,7 +177,10 @@ fn score_stepwise(
     let mut score = Score::default();
     for (k, &id) in target_ids.iter().enumerate() {
         cancel.check()?;
-        score_token(&mut score, &state.logits, id, k)?;
+        let nll = score_token(&mut score, &state.logits, id, k)?;
+        if let Some(each) = each.as_deref_mut() {
+            each.push(nll as f32);
+        }
         if k + 1 < target_ids.len() {
             state.push(id);
             state.step(session, io, k + 1)?;
@@ -171,8 +189,9 @@ fn score_stepwise(
     Ok(score)
 }
 
-/// Adds target token `id` (the `k`th) under `logits` to `score`.
-fn score_token(score: &mut Score, logits: &[f32], id: u32, k: usize) -> Result<(), ModelError> {
+/// Adds target token `id` (the `k`th) under `logits` to `score`; returns its negative
+/// log-likelihood.
+fn score_token(score: &mut Score, logits: &[f32], id: u32, k: usize) -> Result<f64, ModelError> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
     let target = logits
@@ -182,7 +201,8 @@ fn score_token(score: &mut Score, logits: &[f32], id: u32, k: usize) -> Result<(
             step: k,
             message: format!("token {id} is outside the logits ({})", logits.len()),
         })?;
-    score.nll += f64::from(max - target) + sum.ln();
+    let nll = f64::from(max - target) + sum.ln();
+    score.nll += nll;
     let argmax = logits
         .iter()
         .enumerate()
@@ -192,7 +212,7 @@ fn score_token(score: &mut Score, logits: &[f32], id: u32, k: usize) -> Result<(
         score.correct += 1;
     }
     score.tokens += 1;
-    Ok(())
+    Ok(nll)
 }
 
 struct Run {

@@ -475,6 +475,21 @@ impl Model {
         generate::score_ids(self, &prompt_ids, &target_ids, cancel)
     }
 
+    /// [`Model::score`] with each target token's negative log-likelihood (nats), in order.
+    pub fn score_each(
+        &self,
+        prompt: &str,
+        target: &str,
+        cancel: &CancelToken,
+    ) -> Result<(Score, Vec<f32>), ModelError> {
+        let prompt_ids = self.encode(prompt, false)?;
+        let target_ids = self.encode(target, false)?;
+        let mut each = Vec::with_capacity(target_ids.len());
+        let score =
+            generate::score_ids_each(self, &prompt_ids, &target_ids, cancel, Some(&mut each))?;
+        Ok((score, each))
+    }
+
     /// Greedy (or sampled) generation from token ids, without text streaming: what the golden
     /// tests compare with the Python reference.
     pub fn generate_ids(
