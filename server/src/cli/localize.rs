@@ -8,7 +8,10 @@ use anyhow::Context;
 
 use super::index::{open_index, IndexFlags};
 use crate::assist::localize::{localize_with, LocalizeOptions, Sources};
+use crate::assist::rerank::{rerank, RerankOptions};
+use crate::cancel::CancelToken;
 use crate::learn::history::{read_history, HISTORY_DEPTH};
+use crate::model::{Model, Runtime};
 
 #[derive(Debug, clap::Args)]
 pub struct LocalizeArgs {
@@ -29,6 +32,16 @@ pub struct LocalizeArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Let the model rerank the best N files (0: off; about 0.5 s per file on 2 CPU cores; see
+    /// bench/README.md).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rerank: usize,
+    /// Model directory for `--rerank`. Default: the workspace's learned model, else the default
+    /// model.
+    #[arg(long, value_name = "DIR", requires = "rerank")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub runtime: super::generate::RuntimeArgs,
     #[command(flatten)]
     pub common: IndexFlags,
 }
@@ -78,8 +91,37 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
         text: &read,
         history: history.as_ref(),
     };
-    let result = localize_with(&index, &sources, &issue, &opts);
+    let mut result = localize_with(&index, &sources, &issue, &opts);
     let elapsed = started.elapsed();
+    if args.rerank > 0 {
+        let started = std::time::Instant::now();
+        let data_dir = crate::data_dir::resolve();
+        let dir = match &args.model {
+            Some(dir) => dir.clone(),
+            None => crate::learn::store::ModelStore::for_workspace(&data_dir, index.root())
+                .active()
+                .map_or_else(|| super::generate::model_dir(None, &data_dir), Ok)?,
+        };
+        let rt = Runtime::init(&args.runtime.options(&data_dir))?;
+        let model = Model::load(&rt, &dir)?;
+        let opts = RerankOptions {
+            top: args.rerank,
+            ..RerankOptions::default()
+        };
+        rerank(
+            &model,
+            &issue,
+            &mut result,
+            &sources,
+            &opts,
+            &CancelToken::new(),
+        )?;
+        tracing::info!(
+            "the model reranked {} files in {:.1} s",
+            args.rerank.min(result.files.len()),
+            started.elapsed().as_secs_f64()
+        );
+    }
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
