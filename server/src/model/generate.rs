@@ -525,6 +525,12 @@ impl DecodeState {
                     .bind_input(name.as_str(), &owned(&self.positions).map_err(ort_fail)?)
                     .map_err(ort_fail)?;
             }
+            if let Some(name) = &io.logits_to_keep {
+                let keep = Tensor::from_array(([1usize], vec![self.rows as i64])).map_err(ort_fail)?;
+                binding
+                    .bind_input(name.as_str(), &keep.into_dyn())
+                    .map_err(ort_fail)?;
+            }
             // Bound anew each run: a bound output keeps its last shape, and the prompt's
             // logits are longer than a step's.
             binding
@@ -559,6 +565,10 @@ impl DecodeState {
                 Cow::Borrowed(name.as_str()),
                 int_input(io.ids_dtype, &self.positions).map_err(ort_fail)?,
             ));
+        }
+        if let Some(name) = &io.logits_to_keep {
+            let keep = Tensor::from_array(([1usize], vec![self.rows as i64])).map_err(ort_fail)?;
+            inputs.push((Cow::Borrowed(name.as_str()), keep.into()));
         }
         if let Some(name) = &io.use_cache_branch {
             let flag = Tensor::from_array(([1usize], vec![self.n_past > 0])).map_err(ort_fail)?;

@@ -1,7 +1,8 @@
 //! What the ONNX graph of a decoder takes and gives, read from the session's metadata: token,
 //! mask and position inputs, the KV cache pairs (`past_key_values.N.key|value` →
-//! `present.N.key|value`), the `use_cache_branch` flag of merged decoders, logits, and the KV
-//! cache's element type and shape. Never assumes a layer count. Runs nothing (see `generate.rs`).
+//! `present.N.key|value`), the `use_cache_branch` flag of merged decoders, the
+//! `num_logits_to_keep` input of graphs whose LM head runs only on the last positions
+//! (`fixtures/models/keep_logits.py`), logits, and the KV cache's element type and shape. Never assumes a layer count. Runs nothing (see `generate.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,6 +31,8 @@ pub(super) struct GraphIo {
     pub attention_mask: Option<String>,
     pub position_ids: Option<String>,
     pub use_cache_branch: Option<String>,
+    /// `num_logits_to_keep` (int64 `[1]`): the LM head runs on that many last positions only.
+    pub logits_to_keep: Option<String>,
     pub layers: Vec<LayerIo>,
     pub logits: String,
     pub logits_dtype: TensorElementType,
@@ -55,6 +58,7 @@ impl GraphIo {
         let mut attention_mask = None;
         let mut position_ids = None;
         let mut use_cache_branch = None;
+        let mut logits_to_keep = None;
         let mut past: BTreeMap<usize, (Option<String>, Option<String>)> = BTreeMap::new();
         let mut kv_dtype = None;
         let mut kv_dims: Vec<i64> = Vec::new();
@@ -71,6 +75,7 @@ impl GraphIo {
                 "attention_mask" => attention_mask = Some(name.to_owned()),
                 "position_ids" => position_ids = Some(name.to_owned()),
                 "use_cache_branch" => use_cache_branch = Some(name.to_owned()),
+                "num_logits_to_keep" => logits_to_keep = Some(name.to_owned()),
                 _ => match parse_cache_name(name, "past_key_values.") {
                     Some((layer, is_key)) => {
                         let slot = past.entry(layer).or_default();
@@ -93,7 +98,7 @@ impl GraphIo {
         if !unknown.is_empty() {
             return Err(unsupported(format!(
                 "unknown inputs {} (expected input_ids, attention_mask, position_ids, \
-                 past_key_values.N.key|value, use_cache_branch)",
+                 past_key_values.N.key|value, use_cache_branch, num_logits_to_keep)",
                 unknown.join(", ")
             )));
         }
@@ -217,6 +222,7 @@ impl GraphIo {
             attention_mask,
             position_ids,
             use_cache_branch,
+            logits_to_keep,
             layers,
             logits,
             logits_dtype,
