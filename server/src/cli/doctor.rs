@@ -202,15 +202,25 @@ fn check_model<W: Write>(
                 Status::Ok,
                 "model load",
                 &format!(
-                    "{} layers, {} KV heads x {}, KV {}, vocab {}, context {}, chat template {}, \
-                     provider {}",
+                    "{} layers, {} KV heads x {}, KV {}{}, vocab {}, context {}, chat template \
+                     {}, logits {}, provider {}",
                     info.layers,
                     info.kv_heads,
                     info.head_dim,
                     info.kv_dtype,
+                    if info.shared_kv_buffer {
+                        " (shared buffer)"
+                    } else {
+                        ""
+                    },
                     info.vocab_size,
                     info.context_length,
                     if info.has_chat_template { "yes" } else { "no" },
+                    if info.last_logits_only {
+                        "last position only"
+                    } else {
+                        "every position"
+                    },
                     info.provider
                 ),
             )

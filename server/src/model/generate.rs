@@ -526,7 +526,8 @@ impl DecodeState {
                     .map_err(ort_fail)?;
             }
             if let Some(name) = &io.logits_to_keep {
-                let keep = Tensor::from_array(([1usize], vec![self.rows as i64])).map_err(ort_fail)?;
+                let keep =
+                    Tensor::from_array(([1usize], vec![self.rows as i64])).map_err(ort_fail)?;
                 binding
                     .bind_input(name.as_str(), &keep.into_dyn())
                     .map_err(ort_fail)?;

@@ -343,6 +343,8 @@ pub struct ModelInfo {
     /// The KV cache is one buffer per tensor bound as both past and present (the graph writes
     /// each step in place); otherwise each step's present replaces the past.
     pub shared_kv_buffer: bool,
+    /// The graph takes `num_logits_to_keep`: its LM head runs on the last positions only.
+    pub last_logits_only: bool,
 }
 
 impl Model {
@@ -402,6 +404,7 @@ impl Model {
             has_position_ids: self.io.position_ids.is_some(),
             merged_decoder: self.io.use_cache_branch.is_some(),
             shared_kv_buffer: self.share_kv.load(std::sync::atomic::Ordering::Relaxed),
+            last_logits_only: self.io.logits_to_keep.is_some(),
         }
     }
 

@@ -690,17 +690,13 @@ fn a_graph_that_keeps_the_last_logits_gives_the_same_tokens_and_scores() {
     let Some(rt) = runtime() else { return };
     let full = Model::load(&rt, Path::new(TINY_GENAI)).expect("loads");
     let keep = Model::load(&rt, Path::new(TINY_GENAI_KEEP)).expect("loads");
-    assert!(keep.io.logits_to_keep.is_some());
-    assert!(full.io.logits_to_keep.is_none());
+    assert!(keep.info().last_logits_only);
+    assert!(!full.info().last_logits_only);
     let golden = read_golden(&Path::new(TINY_GENAI).join("golden.json"));
     let cancel = CancelToken::new();
     for prompt in &golden.prompts {
         let out = keep
-            .generate_ids(
-                &prompt.prompt_ids,
-                &greedy(prompt.max_new_tokens),
-                &cancel,
-            )
+            .generate_ids(&prompt.prompt_ids, &greedy(prompt.max_new_tokens), &cancel)
             .expect("generates");
         assert_eq!(out, prompt.greedy_ids, "greedy ids of {:?}", prompt.text);
         let mut target = prompt.greedy_ids.clone();
@@ -710,7 +706,13 @@ fn a_graph_that_keeps_the_last_logits_gives_the_same_tokens_and_scores() {
         let c = generate::score_ids_stepwise(&keep, &prompt.prompt_ids, &target, &cancel)
             .expect("scores");
         assert_eq!((a.tokens, a.correct), (b.tokens, b.correct));
-        assert!((a.nll - b.nll).abs() < 1e-3 * (1.0 + b.nll), "{a:?} vs {b:?}");
-        assert!((a.nll - c.nll).abs() < 1e-3 * (1.0 + c.nll), "{a:?} vs {c:?}");
+        assert!(
+            (a.nll - b.nll).abs() < 1e-3 * (1.0 + b.nll),
+            "{a:?} vs {b:?}"
+        );
+        assert!(
+            (a.nll - c.nll).abs() < 1e-3 * (1.0 + c.nll),
+            "{a:?} vs {c:?}"
+        );
     }
 }
