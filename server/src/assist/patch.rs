@@ -215,7 +215,12 @@ pub fn patch_prompt(
     };
     let mut loc = localize_with(ws.index, &sources, issue, &opts.localize);
     if let Some(rerank_opts) = &opts.rerank {
-        rerank(model, issue, &mut loc, &sources, rerank_opts, cancel)?;
+        // Optional: without it the localization is what `spot localize` gives.
+        match rerank(model, issue, &mut loc, &sources, rerank_opts, cancel) {
+            Ok(_) => {}
+            Err(ModelError::Cancelled) => return Err(ModelError::Cancelled),
+            Err(e) => tracing::warn!("the model rerank of the localization is skipped: {e}"),
+        }
     }
     let snippets = prompt::select_snippets(ws.index, &loc, focus, ws.read, opts.max_snippets);
     let budget = model

@@ -108,19 +108,15 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
             top: args.rerank,
             ..RerankOptions::default()
         };
-        rerank(
-            &model,
-            &issue,
-            &mut result,
-            &sources,
-            &opts,
-            &CancelToken::new(),
-        )?;
-        tracing::info!(
-            "the model reranked {} files in {:.1} s",
-            args.rerank.min(result.files.len()),
-            started.elapsed().as_secs_f64()
-        );
+        let cancel = CancelToken::new();
+        match rerank(&model, &issue, &mut result, &sources, &opts, &cancel) {
+            Ok(_) => tracing::info!(
+                "the model reranked {} files in {:.1} s",
+                args.rerank.min(result.files.len()),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => tracing::warn!("no model rerank, the localization is printed without: {e}"),
+        }
     }
     let mut out = std::io::stdout().lock();
     if args.json {
