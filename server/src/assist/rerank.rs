@@ -31,7 +31,7 @@ pub struct RerankOptions {
 impl Default for RerankOptions {
     fn default() -> Self {
         Self {
-            top: 5,
+            top: 10,
             weight: 4.0,
             code_chars: 1_200,
             issue_chars: 600,
