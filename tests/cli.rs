@@ -238,6 +238,8 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
             "3",
             "--rerank-model",
             &expert,
+            "--rerank-top",
+            "5",
             "--provider",
             "cpu",
         ]);
@@ -263,7 +265,10 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
                 .collect();
             before.sort_unstable();
             after.sort_unstable();
-            assert_eq!(before, after, "the rerank reorders, it adds nothing");
+            assert_eq!(
+                before, after,
+                "a rerank of the best 5 reorders them, it adds nothing"
+            );
         }
     }
     // The user's work tree is untouched by the evaluation.
