@@ -8,8 +8,8 @@
 //! nothing of the fix or later commits leaks in. Consecutive cases update one in-memory index
 //! by the files that differ between their parents. Reports file Acc@1, Acc@5, Recall@5 and
 //! function Recall@5 for spot, the lexical floor (spot's lexical signals alone), spot with
-//! each signal removed (the ablation, on request), and plain BM25 over whole files, measured
-//! in the same run.
+//! each signal removed (the ablation, on request), spot with a model reranking its best files
+//! (with a rerank model), and plain BM25 over whole files, measured in the same run.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
