@@ -91,6 +91,21 @@ impl RuntimeArgs {
     }
 }
 
+/// The model directory for the workspace at `root`: the flag, else the workspace's learned model
+/// (`spot learn`), else the default model, with a hint when it is missing.
+pub fn workspace_model_dir(
+    flag: Option<&Path>,
+    data_dir: &Path,
+    root: &Path,
+) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => crate::learn::store::ModelStore::for_workspace(data_dir, root)
+            .active()
+            .map_or_else(|| model_dir(None, data_dir), Ok),
+    }
+}
+
 /// The model directory to use: the flag, else the default model, with a hint when it is missing.
 pub fn model_dir(flag: Option<&Path>, data_dir: &Path) -> anyhow::Result<PathBuf> {
     match flag {

@@ -10,7 +10,7 @@ use super::index::{open_index, IndexFlags};
 use crate::assist::localize::{localize_with, LocalizeOptions, Sources};
 use crate::assist::rerank::{rerank, RerankOptions};
 use crate::cancel::CancelToken;
-use crate::learn::history::{read_history, HISTORY_DEPTH};
+use crate::learn::history::{workspace_history, HISTORY_DEPTH};
 use crate::model::{Model, Runtime};
 
 #[derive(Debug, clap::Args)]
@@ -68,17 +68,7 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!issue.trim().is_empty(), "the issue text is empty");
     let (index, _, _) = open_index(root, &args.common, !args.json)?;
     let started = std::time::Instant::now();
-    let history = if args.history == 0 {
-        None
-    } else {
-        match read_history(index.root(), "HEAD", args.history) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::info!("no history signals: {e}");
-                None
-            }
-        }
-    };
+    let history = workspace_history(index.root(), args.history);
     let history_elapsed = started.elapsed();
     let started = std::time::Instant::now();
     let opts = LocalizeOptions {
@@ -96,12 +86,8 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
     if args.rerank > 0 {
         let started = std::time::Instant::now();
         let data_dir = crate::data_dir::resolve();
-        let dir = match &args.model {
-            Some(dir) => dir.clone(),
-            None => crate::learn::store::ModelStore::for_workspace(&data_dir, index.root())
-                .active()
-                .map_or_else(|| super::generate::model_dir(None, &data_dir), Ok)?,
-        };
+        let dir =
+            super::generate::workspace_model_dir(args.model.as_deref(), &data_dir, index.root())?;
         let rt = Runtime::init(&args.runtime.options(&data_dir))?;
         let model = Model::load(&rt, &dir)?;
         let opts = RerankOptions {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::generate::{model_dir, RuntimeArgs};
+use super::generate::{workspace_model_dir, RuntimeArgs};
 use super::index::{open_index, IndexFlags};
 use super::localize::issue_text;
 use crate::assist::edit;
@@ -17,7 +17,7 @@ use crate::assist::patch::{
 };
 use crate::assist::rerank::RerankOptions;
 use crate::cancel::CancelToken;
-use crate::learn::history::{read_history, HISTORY_DEPTH};
+use crate::learn::history::{workspace_history, HISTORY_DEPTH};
 use crate::model::{Model, Runtime};
 
 #[derive(Debug, clap::Args)]
@@ -73,16 +73,7 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
     let issue = issue_text(&args.issue)?;
     anyhow::ensure!(!issue.trim().is_empty(), "the issue text is empty");
     let data_dir = crate::data_dir::resolve();
-    let dir = match &args.model {
-        Some(m) => m.clone(),
-        None => {
-            let learned = crate::learn::store::ModelStore::for_workspace(&data_dir, &root).active();
-            match learned {
-                Some(dir) => dir,
-                None => model_dir(None, &data_dir)?,
-            }
-        }
-    };
+    let dir = workspace_model_dir(args.model.as_deref(), &data_dir, &root)?;
     let (index, _, _) = open_index(root, &args.common, !args.json)?;
     let rt = Runtime::init(&args.runtime.options(&data_dir))?;
     let model = Model::load(&rt, &dir)?;
@@ -91,17 +82,7 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
         let abs = edit::check_path(index.root(), rel).ok()?;
         std::fs::read_to_string(abs).ok()
     };
-    let history = if args.history == 0 {
-        None
-    } else {
-        match read_history(index.root(), "HEAD", args.history) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::info!("no history signals: {e}");
-                None
-            }
-        }
-    };
+    let history = workspace_history(index.root(), args.history);
     let ws = Workspace {
         index: &index,
         read: &read,

@@ -53,6 +53,21 @@ pub fn past_commit(c: &Commit) -> PastCommit {
     }
 }
 
+/// The history localization reads for the workspace at `root`: the newest `depth` commits of
+/// HEAD; `None` for a depth of 0 or outside a git repository (logged).
+pub fn workspace_history(root: &Path, depth: usize) -> Option<History> {
+    if depth == 0 {
+        return None;
+    }
+    match read_history(root, "HEAD", depth) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::info!("no history signals: {e}");
+            None
+        }
+    }
+}
+
 /// The newest `depth` non-merge commits reachable from `rev` in the repository at `root`.
 pub fn read_history(root: &Path, rev: &str, depth: usize) -> Result<History, GitError> {
     let repo = Repo::new(root);

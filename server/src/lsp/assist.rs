@@ -502,12 +502,10 @@ impl Backend {
         let result = tokio::task::spawn_blocking(move || {
             // With the repository's history when it is a git repository (similar past fixes,
             // files often fixed, co-change); the buffers as the editor has them.
-            let history = crate::learn::history::read_history(
+            let history = crate::learn::history::workspace_history(
                 index.root(),
-                "HEAD",
                 crate::learn::history::HISTORY_DEPTH,
-            )
-            .ok();
+            );
             let read = |rel: &str| backend.current_text(&index, rel);
             let sources = Sources {
                 text: &read,
@@ -636,12 +634,10 @@ impl Backend {
         };
         let work = tokio::task::spawn_blocking(move || {
             let read = |rel: &str| backend.current_text(&work_index, rel);
-            let history = crate::learn::history::read_history(
+            let history = crate::learn::history::workspace_history(
                 work_index.root(),
-                "HEAD",
                 crate::learn::history::HISTORY_DEPTH,
-            )
-            .ok();
+            );
             let ws = Workspace {
                 index: &work_index,
                 read: &read,
