@@ -9,6 +9,7 @@
 //! choice lives in `sample.rs`, graph names in `session.rs`.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
@@ -78,7 +79,8 @@ pub(super) fn generate_ids(
 
 /// Teacher-forced scoring: the log-likelihood of `target_ids` after `prompt_ids`. One graph run
 /// over the prompt and the target reads every target position's logits at once; a graph that
-/// returns only the last position's logits is scored one cached decode step per target token.
+/// returns only the last position's logits is scored one cached decode step per target token
+/// (found on the first score, remembered for the model).
 pub(super) fn score_ids(
     model: &Model,
     prompt_ids: &[u32],
@@ -106,25 +108,51 @@ pub(super) fn score_ids_each(
             context,
         });
     }
-    let Some((_, feed)) = target_ids.split_last() else {
+    if target_ids.is_empty() {
         return Ok(Score::default());
-    };
+    }
     let mut session = loop {
         cancel.check()?;
         if let Some(guard) = model.session.try_lock_for(QUEUE_POLL) {
             break guard;
         }
     };
+    if model.one_pass_score.load(Ordering::Relaxed) {
+        if let Some(score) = score_one_pass(
+            model,
+            &mut session,
+            prompt_ids,
+            target_ids,
+            cancel,
+            each.as_deref_mut(),
+        )? {
+            return Ok(score);
+        }
+        tracing::info!(
+            "{}: the graph returns the last position's logits only; scoring one step per token",
+            model.dir.display()
+        );
+        model.one_pass_score.store(false, Ordering::Relaxed);
+    }
+    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel, each)
+}
+
+/// Scores `target_ids` from one graph run over the prompt and the target; `None` when the graph
+/// returned fewer rows of logits than there are target tokens.
+fn score_one_pass(
+    model: &Model,
+    session: &mut Session,
+    prompt_ids: &[u32],
+    target_ids: &[u32],
+    cancel: &CancelToken,
+    mut each: Option<&mut Vec<f32>>,
+) -> Result<Option<Score>, ModelError> {
+    let Some((_, feed)) = target_ids.split_last() else {
+        return Ok(Some(Score::default()));
+    };
     // Row `k` of the last `target_ids.len()` rows predicts target token `k`.
     let ids: Vec<u32> = prompt_ids.iter().chain(feed).copied().collect();
-    let state = DecodeState::start(
-        model,
-        &mut session,
-        &ids,
-        ids.len(),
-        target_ids.len(),
-        cancel,
-    )?;
+    let state = DecodeState::start(model, session, &ids, ids.len(), target_ids.len(), cancel)?;
     let vocab = state.logits.len() / target_ids.len();
     if vocab > 0 && state.logits.len() == vocab * target_ids.len() {
         let mut score = Score::default();
@@ -138,10 +166,9 @@ pub(super) fn score_ids_each(
                 each.push(nll as f32);
             }
         }
-        return Ok(score);
+        return Ok(Some(score));
     }
-    drop(state);
-    score_stepwise(model, &mut session, prompt_ids, target_ids, cancel, each)
+    Ok(None)
 }
 
 /// [`score_ids`] one cached decode step per target token (what it falls back to), for the
@@ -351,7 +378,6 @@ impl DecodeState {
         rows: usize,
         cancel: &CancelToken,
     ) -> Result<DecodeState, ModelError> {
-        use std::sync::atomic::Ordering;
         let io = &model.io;
         let context = model.context_length();
         if model.share_kv.load(Ordering::Relaxed) {

@@ -313,6 +313,9 @@ pub struct Model {
     /// Decode with one KV buffer per tensor bound as both past and present (see
     /// `ModelConfig::share_kv_buffer`); turned off for good if the graph refuses it.
     share_kv: std::sync::atomic::AtomicBool,
+    /// Score a target in one graph run (every target position's logits); turned off for good
+    /// if the graph returns the last position's logits only.
+    one_pass_score: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Model {
@@ -375,6 +378,7 @@ impl Model {
         );
         Ok(Model {
             share_kv: std::sync::atomic::AtomicBool::new(config.share_kv_buffer),
+            one_pass_score: std::sync::atomic::AtomicBool::new(true),
             dir: files.dir,
             config,
             tokenizer,
