@@ -42,6 +42,12 @@ pub struct GenerateArgs {
     /// Seed of the sampler (the same seed gives the same text).
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+    /// Greedy decoding: guess up to N next tokens from the prompt and the answer so far (prompt
+    /// lookup) and check them in one graph run; 0 turns it off. Faster on answers that quote
+    /// their prompt (code edits); the same tokens on fp32 graphs (a quantized graph's batched
+    /// kernels round differently and may break a near-tie the other way).
+    #[arg(long, value_name = "N", default_value_t = crate::model::DEFAULT_LOOKUP)]
+    pub lookup: usize,
     /// Stop when this text appears (repeatable); it is not printed.
     #[arg(long, value_name = "TEXT")]
     pub stop: Vec<String>,
@@ -157,6 +163,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         stop: args.stop.clone(),
         add_special_tokens: !args.chat,
         stop_on_eos: !args.ignore_eos,
+        lookup: args.lookup,
     };
 
     let stdout = std::io::stdout();
@@ -184,7 +191,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     match args.stats {
         Some(StatsFormat::Text) => eprintln!(
             "spot: {} prompt tokens, {} new tokens ({:?}); prefill {:.1} ms ({:.0} tokens/s), \
-             first token {:.1} ms, decode {:.1} tokens/s; provider {}",
+             first token {:.1} ms, decode {:.1} tokens/s{}; provider {}",
             generation.n_prompt_tokens,
             generation.n_new_tokens,
             generation.stop_reason,
@@ -192,6 +199,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             t.prefill_tokens_per_s(generation.n_prompt_tokens),
             t.first_token.as_secs_f64() * 1e3,
             t.decode_tokens_per_s(generation.n_new_tokens),
+            if generation.drafted > 0 {
+                format!(
+                    " (prompt lookup: {} of {} draft tokens kept)",
+                    generation.accepted, generation.drafted
+                )
+            } else {
+                String::new()
+            },
             model.info().provider,
         ),
         Some(StatsFormat::Json) => eprintln!(
@@ -206,6 +221,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 "decode_s": t.decode.as_secs_f64(),
                 "prefill_tokens_per_s": t.prefill_tokens_per_s(generation.n_prompt_tokens),
                 "decode_tokens_per_s": t.decode_tokens_per_s(generation.n_new_tokens),
+                "drafted": generation.drafted,
+                "accepted": generation.accepted,
                 "provider": model.info().provider,
             })
         ),

@@ -4,9 +4,12 @@
 //! graphs that can (onnxruntime-genai's GroupQueryAttention, `past_present_share_buffer`), one
 //! buffer per cache tensor, sized for the whole run, is bound as both the past input and the
 //! present output, so each step writes only its own position instead of copying the whole past.
-//! Streams text that is complete UTF-8 and cannot be the start of a stop string. Teacher-forced
-//! scoring feeds prompt and target in one run and reads every target position's logits. Token
-//! choice lives in `sample.rs`, graph names in `session.rs`.
+//! Greedy decoding also feeds the tokens prompt lookup guesses (`lookup.rs`) after the next
+//! token and keeps those the logits agree with, plus the token after them: several tokens per
+//! run, the same ones; a rejected guess's cache positions are written over (shared buffer) or
+//! cut off (moved cache). Streams text that is complete UTF-8 and cannot be the start of a stop
+//! string. Teacher-forced scoring feeds prompt and target in one run and reads every target
+//! position's logits. Token choice lives in `sample.rs`, graph names in `session.rs`.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
 
+use super::lookup;
 use super::sample::Sampler;
 use super::session::GraphIo;
 use super::{GenerateParams, Generation, Model, ModelError, Score, StopReason, Timings};
@@ -50,7 +54,14 @@ pub(super) fn generate(
             Ok(Flow::Continue)
         }
     };
-    let mut run = run_loop(model, &prompt_ids, params, cancel, &mut on_token)?;
+    let mut run = run_loop(
+        model,
+        &prompt_ids,
+        params,
+        cancel,
+        &mut on_token,
+        &mut prompt_lookup,
+    )?;
     if run.stop_reason != StopReason::StopString {
         text.flush(on_text);
     }
@@ -64,6 +75,8 @@ pub(super) fn generate(
         n_new_tokens,
         stop_reason: run.stop_reason,
         timings: run.timings,
+        drafted: run.drafted,
+        accepted: run.accepted,
     })
 }
 
@@ -74,7 +87,36 @@ pub(super) fn generate_ids(
     cancel: &CancelToken,
 ) -> Result<Vec<u32>, ModelError> {
     let mut on_token = |_id: u32| Ok(Flow::Continue);
-    Ok(run_loop(model, prompt_ids, params, cancel, &mut on_token)?.tokens)
+    Ok(run_loop(
+        model,
+        prompt_ids,
+        params,
+        cancel,
+        &mut on_token,
+        &mut prompt_lookup,
+    )?
+    .tokens)
+}
+
+/// [`generate_ids`] with the drafts `drafter` makes instead of prompt lookup's (for the tests
+/// that check verification with drafts known right or wrong): ids, draft tokens, kept ones.
+#[cfg(test)]
+pub(super) fn generate_ids_drafted(
+    model: &Model,
+    prompt_ids: &[u32],
+    params: &GenerateParams,
+    drafter: Drafter<'_>,
+) -> Result<(Vec<u32>, usize, usize), ModelError> {
+    let mut on_token = |_id: u32| Ok(Flow::Continue);
+    let run = run_loop(
+        model,
+        prompt_ids,
+        params,
+        &CancelToken::new(),
+        &mut on_token,
+        drafter,
+    )?;
+    Ok((run.tokens, run.drafted, run.accepted))
 }
 
 /// Teacher-forced scoring: the log-likelihood of `target_ids` after `prompt_ids`. One graph run
@@ -246,6 +288,17 @@ struct Run {
     tokens: Vec<u32>,
     stop_reason: StopReason,
     timings: Timings,
+    drafted: usize,
+    accepted: usize,
+}
+
+/// Drafts tokens for the loop to check: `(history, most, out)`; see [`prompt_lookup`].
+pub(super) type Drafter<'a> = &'a mut dyn FnMut(&[u32], usize, &mut Vec<u32>);
+
+/// The drafter of generation: prompt lookup (`lookup.rs`).
+fn prompt_lookup(history: &[u32], most: usize, out: &mut Vec<u32>) {
+    out.clear();
+    out.extend_from_slice(lookup::draft(history, most));
 }
 
 fn run_loop(
@@ -254,6 +307,7 @@ fn run_loop(
     params: &GenerateParams,
     cancel: &CancelToken,
     on_token: &mut dyn FnMut(u32) -> Result<Flow, ModelError>,
+    drafter: Drafter<'_>,
 ) -> Result<Run, ModelError> {
     let mut sampler = Sampler::new(params)?;
     let context = model.context_length();
@@ -283,14 +337,15 @@ fn run_loop(
 
     let io = &model.io;
     let max_new = params.max_new_tokens.min(context - n_prompt);
-    let mut tokens = Vec::with_capacity(max_new);
-    let mut stop_reason = StopReason::MaxTokens;
+    let mut run = Run {
+        tokens: Vec::with_capacity(max_new),
+        stop_reason: StopReason::MaxTokens,
+        timings,
+        drafted: 0,
+        accepted: 0,
+    };
     if max_new == 0 {
-        return Ok(Run {
-            tokens,
-            stop_reason,
-            timings,
-        });
+        return Ok(run);
     }
 
     let prefill = Instant::now();
@@ -302,46 +357,116 @@ fn run_loop(
         1,
         cancel,
     )?;
-    timings.prefill = prefill.elapsed();
+    run.timings.prefill = prefill.elapsed();
+    // A rejected draft's cache positions are written over by the next run (shared buffer) or
+    // cut off before it (copied cache).
+    let mut lookup = if sampler.is_greedy() && model.lookup.load(Ordering::Relaxed) {
+        params.lookup
+    } else {
+        0
+    };
+    let mut history: Vec<u32> = if lookup > 0 {
+        prompt_ids.to_vec()
+    } else {
+        Vec::new()
+    };
+    let mut draft = Vec::with_capacity(lookup);
     let mut decode_start = Instant::now();
-    for step in 0..max_new {
-        let id = sampler
-            .sample(&state.logits)
-            .ok_or_else(|| ModelError::Inference {
+    let mut step = 0;
+    'decode: loop {
+        // One row of logits per id fed: the last token's, then each draft token's.
+        let rows = state.drafted + 1;
+        let vocab = state.logits.len() / rows;
+        if vocab == 0 || state.logits.len() != vocab * rows {
+            return Err(ModelError::Inference {
+                step,
+                message: format!("{} logits for {rows} positions", state.logits.len()),
+            });
+        }
+        let mut accepted = 0;
+        let mut next = None;
+        for (r, row) in state.logits.chunks_exact(vocab).enumerate() {
+            if r > 0 {
+                // Checked tokens come out one by one, as decoded ones do.
+                cancel.check()?;
+            }
+            let id = sampler.sample(row).ok_or_else(|| ModelError::Inference {
                 step,
                 message: "the logits are empty or not numbers".into(),
             })?;
-        tokens.push(id);
-        if step == 0 {
-            timings.first_token = start.elapsed();
-            decode_start = Instant::now();
-        }
-        if params.stop_on_eos && model.config.eos_token_ids.contains(&id) {
-            stop_reason = StopReason::Eos;
-            break;
-        }
-        if let Flow::Stop(reason) = on_token(id)? {
-            stop_reason = reason;
-            break;
-        }
-        if step + 1 == max_new {
-            stop_reason = if n_prompt + tokens.len() >= context {
-                StopReason::ContextFull
+            run.tokens.push(id);
+            if run.tokens.len() == 1 {
+                run.timings.first_token = start.elapsed();
+                decode_start = Instant::now();
+            }
+            if params.stop_on_eos && model.config.eos_token_ids.contains(&id) {
+                run.stop_reason = StopReason::Eos;
+                break 'decode;
+            }
+            if let Flow::Stop(reason) = on_token(id)? {
+                run.stop_reason = reason;
+                break 'decode;
+            }
+            if run.tokens.len() == max_new {
+                run.stop_reason = if n_prompt + run.tokens.len() >= context {
+                    StopReason::ContextFull
+                } else {
+                    StopReason::MaxTokens
+                };
+                break 'decode;
+            }
+            if lookup > 0 {
+                history.push(id);
+            }
+            next = Some(id);
+            if state.draft().get(accepted) == Some(&id) {
+                accepted += 1;
+                run.accepted += 1;
             } else {
-                StopReason::MaxTokens
-            };
-            break;
+                break;
+            }
         }
+        let Some(id) = next else {
+            break;
+        };
         cancel.check()?;
-        state.push(id);
-        state.step(&mut session, io, step + 1)?;
+        step += 1;
+        // Room: the draft and the token after it stay within max_new.
+        let room = max_new - run.tokens.len() - 1;
+        if lookup > 0 {
+            drafter(&history, lookup.min(room), &mut draft);
+            draft.truncate(lookup.min(room));
+        }
+        run.drafted += draft.len();
+        state.feed(accepted, id, &draft);
+        let result = state.step(&mut session, io, step);
+        if state.drafted > 0 {
+            let refused = match &result {
+                Err(err) => Some(err.to_string()),
+                Ok(()) if state.rows_out != state.drafted + 1 => {
+                    Some("it returns the last position's logits only".to_owned())
+                }
+                Ok(()) => None,
+            };
+            if let Some(why) = refused {
+                // One token per run from now on; this run's cache positions are written over.
+                tracing::info!(
+                    "{}: no prompt lookup, the graph cannot check several tokens in one run ({why})",
+                    model.dir.display()
+                );
+                model.lookup.store(false, Ordering::Relaxed);
+                lookup = 0;
+                draft.clear();
+                run.drafted -= state.drafted;
+                state.feed_again(&[]);
+                state.step(&mut session, io, step)?;
+                continue;
+            }
+        }
+        result?;
     }
-    timings.decode = decode_start.elapsed();
-    Ok(Run {
-        tokens,
-        stop_reason,
-        timings,
-    })
+    run.timings.decode = decode_start.elapsed();
+    Ok(run)
 }
 
 /// Inputs of the next step and the KV cache; buffers are sized once for the whole context.
@@ -363,6 +488,11 @@ struct DecodeState {
     rows: usize,
     /// The last `rows` positions' logits, row after row (fewer where the graph returns fewer).
     logits: Vec<f32>,
+    /// Rows in `logits`.
+    rows_out: usize,
+    /// Prompt lookup: the draft tokens fed after the first id (greedy decoding's guess).
+    drafts: Vec<u32>,
+    drafted: usize,
 }
 
 impl DecodeState {
@@ -455,17 +585,43 @@ impl DecodeState {
             shared: binding,
             rows: 1,
             logits: Vec::with_capacity(io.vocab_size.unwrap_or(0)),
+            rows_out: 0,
+            drafts: Vec::new(),
+            drafted: 0,
         })
     }
 
     /// Moves the cache forward by the ids fed last and sets `id` as the next input.
     fn push(&mut self, id: u32) {
-        self.rows = 1;
-        self.n_past += self.ids.len();
+        self.feed(0, id, &[]);
+    }
+
+    /// Moves the cache forward by the ids fed last but the draft tokens after the first
+    /// `accepted` (their cache positions are written over next), and sets `id`, then `draft`,
+    /// as the next input, keeping one row of logits per id.
+    fn feed(&mut self, accepted: usize, id: u32, draft: &[u32]) {
+        self.n_past += self.ids.len() - (self.drafted - accepted.min(self.drafted));
         self.ids.clear();
         self.ids.push(i64::from(id));
+        self.feed_again(draft);
+    }
+
+    /// Replaces the draft after the next input's first id.
+    fn feed_again(&mut self, draft: &[u32]) {
+        self.ids.truncate(1);
+        self.ids.extend(draft.iter().map(|&d| i64::from(d)));
+        self.drafts.clear();
+        self.drafts.extend_from_slice(draft);
+        self.drafted = draft.len();
         self.positions.clear();
-        self.positions.push(self.n_past as i64);
+        self.positions
+            .extend((self.n_past..self.n_past + self.ids.len()).map(|p| p as i64));
+        self.rows = self.ids.len();
+    }
+
+    /// The draft tokens of the last run.
+    fn draft(&self) -> &[u32] {
+        &self.drafts
     }
 
     /// The first step, over the whole prompt: it can take seconds, so a cancellation stops the
@@ -571,8 +727,9 @@ impl DecodeState {
             let logits = outputs
                 .get(&io.logits)
                 .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
-            return copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits)
-                .map_err(fail);
+            self.rows_out = copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits)
+                .map_err(fail)?;
+            return Ok(());
         }
 
         let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
@@ -601,6 +758,17 @@ impl DecodeState {
             let flag = Tensor::from_array(([1usize], vec![self.n_past > 0])).map_err(ort_fail)?;
             inputs.push((Cow::Borrowed(name.as_str()), flag.into()));
         }
+        // Draft tokens the last run rejected: their positions are cut off the cache.
+        for value in &mut self.past {
+            if value
+                .shape()
+                .get(2)
+                .is_some_and(|&len| len > self.n_past as i64)
+            {
+                *value = truncate_kv(value, self.n_past, io.kv_dtype, session.allocator())
+                    .map_err(fail)?;
+            }
+        }
         let mut past = self.past.drain(..);
         for layer in &io.layers {
             let (Some(key), Some(value)) = (past.next(), past.next()) else {
@@ -619,7 +787,8 @@ impl DecodeState {
         let logits = outputs
             .get(&io.logits)
             .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
-        copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits).map_err(fail)?;
+        self.rows_out =
+            copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits).map_err(fail)?;
         for layer in &io.layers {
             for name in [&layer.present_key, &layer.present_value] {
                 let value = outputs
@@ -630,6 +799,60 @@ impl DecodeState {
         }
         Ok(())
     }
+}
+
+/// The first `keep` positions of a `[batch, heads, positions, head_dim]` cache tensor, in a new
+/// tensor.
+fn truncate_kv(
+    value: &DynValue,
+    keep: usize,
+    dtype: TensorElementType,
+    allocator: &ort::memory::Allocator,
+) -> Result<DynValue, String> {
+    let dims: Vec<usize> = value
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(0))
+        .collect();
+    let &[batch, heads, len, dim] = dims.as_slice() else {
+        return Err(format!("a KV cache tensor has shape {dims:?}"));
+    };
+    let size = match dtype {
+        TensorElementType::Float32 => 4,
+        TensorElementType::Float16 | TensorElementType::Bfloat16 => 2,
+        other => return Err(format!("a KV cache of {other:?}")),
+    };
+    if value.data_type() != &dtype || keep > len {
+        return Err(format!(
+            "cannot cut a {:?} KV cache of {len} positions to {keep}",
+            value.data_type()
+        ));
+    }
+    let source = value
+        .view()
+        .downcast::<ort::value::DynTensorValueType>()
+        .map_err(|e| e.to_string())?;
+    let mut cut = ort::value::DynTensor::new(allocator, dtype, [batch, heads, keep, dim])
+        .map_err(|e| e.to_string())?;
+    if !source.memory_info().is_cpu_accessible() || !cut.memory_info().is_cpu_accessible() {
+        return Err("the KV cache is not in CPU memory".into());
+    }
+    let (from, to) = (
+        source.data_ptr().cast::<u8>(),
+        cut.data_ptr_mut().cast::<u8>(),
+    );
+    let (row_in, row_out) = (len * dim * size, keep * dim * size);
+    if row_out > 0 && (from.is_null() || to.is_null()) {
+        return Err("a KV cache tensor has no data".into());
+    }
+    for k in 0..batch * heads {
+        // SAFETY: both are CPU tensors of `dtype` (checked above), the source holds batch × heads rows of `row_in` bytes and the new one rows of
+        // `row_out` ≤ `row_in` bytes; they do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(from.add(k * row_in), to.add(k * row_out), row_out);
+        }
+    }
+    Ok(cut.into_dyn())
 }
 
 /// An `[1, n]` integer input: a view of `data` for int64 graphs, a converted copy for int32.
@@ -659,7 +882,7 @@ fn copy_last_rows(
     dtype: TensorElementType,
     rows: usize,
     out: &mut Vec<f32>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let shape = value.shape();
     let vocab = shape
         .iter()
@@ -671,7 +894,8 @@ fn copy_last_rows(
     if n < vocab {
         return Err(format!("logits have shape {shape:?}"));
     }
-    let row = n - vocab * rows.clamp(1, n / vocab)..n;
+    let rows = rows.clamp(1, n / vocab);
+    let row = n - vocab * rows..n;
     out.clear();
     match dtype {
         TensorElementType::Float16 => {
@@ -700,7 +924,7 @@ fn copy_last_rows(
             out.extend_from_slice(last);
         }
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// IEEE 754 half to single precision.

@@ -10,6 +10,7 @@
 mod chat;
 mod dir;
 mod generate;
+mod lookup;
 mod runtime;
 mod sample;
 mod session;
@@ -131,7 +132,15 @@ pub struct GenerateParams {
     pub add_special_tokens: bool,
     /// Stop on the model's end-of-sequence ids (from generation_config.json and config.json).
     pub stop_on_eos: bool,
+    /// Greedy decoding only: guess up to this many next tokens from the text so far (prompt
+    /// lookup) and check them in one graph run; `0` decodes one token per run. The tokens are
+    /// greedy decoding's either way, up to rounding: a quantized graph's kernels for several
+    /// tokens may break a near-tie differently from its one-token kernels.
+    pub lookup: usize,
 }
+
+/// Draft tokens prompt lookup guesses per graph run, by default.
+pub const DEFAULT_LOOKUP: usize = 8;
 
 impl Default for GenerateParams {
     fn default() -> Self {
@@ -144,6 +153,7 @@ impl Default for GenerateParams {
             stop: Vec::new(),
             add_special_tokens: true,
             stop_on_eos: true,
+            lookup: DEFAULT_LOOKUP,
         }
     }
 }
@@ -230,6 +240,9 @@ pub struct Generation {
     pub n_new_tokens: usize,
     pub stop_reason: StopReason,
     pub timings: Timings,
+    /// Prompt lookup: draft tokens fed, and how many of them greedy decoding kept.
+    pub drafted: usize,
+    pub accepted: usize,
 }
 
 /// Errors of the model runtime. Each names the file, path or setting it is about.
@@ -316,6 +329,9 @@ pub struct Model {
     /// Score a target in one graph run (every target position's logits); turned off for good
     /// if the graph returns the last position's logits only.
     one_pass_score: std::sync::atomic::AtomicBool,
+    /// Check prompt-lookup drafts in one graph run; turned off for good if the graph refuses
+    /// several new tokens after a cache.
+    lookup: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Model {
@@ -379,6 +395,7 @@ impl Model {
         Ok(Model {
             share_kv: std::sync::atomic::AtomicBool::new(config.share_kv_buffer),
             one_pass_score: std::sync::atomic::AtomicBool::new(true),
+            lookup: std::sync::atomic::AtomicBool::new(true),
             dir: files.dir,
             config,
             tokenizer,

@@ -716,3 +716,104 @@ fn a_graph_that_keeps_the_last_logits_gives_the_same_tokens_and_scores() {
         );
     }
 }
+
+/// Prompt lookup changes how many tokens a graph run checks, never which tokens come out. With
+/// drafts known right, wrong from their third token on, or all wrong, every graph gives plain
+/// greedy decoding's ids: the genai graphs (shared KV buffer, rejected positions written over;
+/// all logits or the last ones kept) and the optimum export (copied cache, rejected positions
+/// cut off).
+#[test]
+fn checked_drafts_give_greedy_decodings_tokens() {
+    let Some(rt) = runtime() else { return };
+    let golden = read_golden(&Path::new(TINY_GENAI).join("golden.json"));
+    for dir in [TINY_GENAI, TINY_GENAI_KEEP, TINY] {
+        let model = Model::load(&rt, Path::new(dir)).expect("loads");
+        for prompt in &golden.prompts {
+            let params = |lookup| GenerateParams {
+                max_new_tokens: 24,
+                stop_on_eos: false,
+                lookup,
+                ..GenerateParams::default()
+            };
+            let cancel = CancelToken::new();
+            let plain = model
+                .generate_ids(&prompt.prompt_ids, &params(0), &cancel)
+                .expect("generates");
+            if dir != TINY {
+                assert_eq!(plain, prompt.greedy_ids, "{dir}: {:?}", prompt.text);
+            }
+            let n = prompt.prompt_ids.len();
+            let next = |history: &[u32], most: usize| -> Vec<u32> {
+                let done = history.len() - n;
+                plain[done.min(plain.len())..(done + most).min(plain.len())].to_vec()
+            };
+            let wrong = |id: u32| (id + 1) % 64;
+            let mut right = |h: &[u32], most: usize, out: &mut Vec<u32>| *out = next(h, most);
+            let mut third_wrong = |h: &[u32], most: usize, out: &mut Vec<u32>| {
+                *out = next(h, most);
+                if let Some(id) = out.get_mut(2) {
+                    *id = wrong(*id);
+                }
+            };
+            let mut all_wrong = |h: &[u32], most: usize, out: &mut Vec<u32>| {
+                *out = next(h, most).into_iter().map(wrong).collect();
+            };
+            let drafters: [(&str, super::generate::Drafter<'_>); 3] = [
+                ("right", &mut right),
+                ("third wrong", &mut third_wrong),
+                ("all wrong", &mut all_wrong),
+            ];
+            for (what, drafter) in drafters {
+                let (ids, drafted, accepted) =
+                    generate::generate_ids_drafted(&model, &prompt.prompt_ids, &params(8), drafter)
+                        .expect("generates");
+                assert_eq!(ids, plain, "{dir}, drafts {what}: {:?}", prompt.text);
+                assert!(drafted > 0, "{dir}, drafts {what}");
+                match what {
+                    "right" => assert_eq!(accepted, drafted, "{dir}"),
+                    "third wrong" => assert!(accepted > 0 && accepted < drafted, "{dir}"),
+                    _ => assert_eq!(accepted, 0, "{dir}"),
+                }
+            }
+        }
+    }
+}
+
+/// Prompt lookup itself (drafts from the text so far) on real prompts, one of which quotes
+/// itself as code edits do: the same tokens and text as without it.
+#[test]
+fn prompt_lookup_gives_the_same_text() {
+    let Some(rt) = runtime() else { return };
+    let golden = read_golden(&Path::new(TINY_GENAI).join("golden.json"));
+    let cancel = CancelToken::new();
+    let quoting = "def total(items):\n    return sum(i.price for i in items)\n\n\
+                   def total(items):\n    return sum(i.price for i in items)\n\n\
+                   def total(items):\n    return";
+    for dir in [TINY_GENAI, TINY] {
+        let model = Model::load(&rt, Path::new(dir)).expect("loads");
+        let prompts = golden
+            .prompts
+            .iter()
+            .map(|p| (p.text.as_str(), p.add_special_tokens))
+            .chain([(quoting, true)]);
+        for (text, add_special_tokens) in prompts {
+            let params = |lookup| GenerateParams {
+                max_new_tokens: 64,
+                add_special_tokens,
+                stop_on_eos: false,
+                lookup,
+                ..GenerateParams::default()
+            };
+            let plain = model
+                .generate(text, &params(0), &cancel, &mut |_| {})
+                .expect("generates");
+            let looked = model
+                .generate(text, &params(8), &cancel, &mut |_| {})
+                .expect("generates");
+            assert_eq!(looked.tokens, plain.tokens, "{dir}: {text:?}");
+            assert_eq!(looked.text, plain.text);
+            assert_eq!((plain.drafted, plain.accepted), (0, 0));
+            assert!(looked.accepted <= looked.drafted);
+        }
+    }
+}
