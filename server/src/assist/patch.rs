@@ -50,6 +50,9 @@ pub struct PatchOptions {
     /// Let the model rerank the localization's best files (off by default: see
     /// bench/README.md for what it measured).
     pub rerank: Option<RerankOptions>,
+    /// Prompt lookup for the greedy candidates (`GenerateParams::lookup`): an answer quotes the
+    /// code it edits, so most of it is checked several tokens per graph run.
+    pub lookup: usize,
 }
 
 impl Default for PatchOptions {
@@ -66,6 +69,7 @@ impl Default for PatchOptions {
             scratch_dir: None,
             localize: LocalizeOptions::default(),
             rerank: None,
+            lookup: crate::model::DEFAULT_LOOKUP,
         }
     }
 }
@@ -287,6 +291,7 @@ pub fn issue_to_patch(
             } else {
                 Vec::new()
             },
+            lookup: opts.lookup,
             ..GenerateParams::default()
         };
         let (prompt, start) = if primed {
@@ -310,6 +315,18 @@ pub fn issue_to_patch(
                 });
             }
         })?;
+        let t = &generation.timings;
+        tracing::info!(
+            "candidate {candidate}: {} tokens in {:.1} s ({:.1} tokens/s after a {:.1} s prefill \
+             of {} tokens; prompt lookup kept {} of {} draft tokens)",
+            generation.n_new_tokens,
+            (t.prefill + t.decode).as_secs_f64(),
+            t.decode_tokens_per_s(generation.n_new_tokens),
+            t.prefill.as_secs_f64(),
+            generation.n_prompt_tokens,
+            generation.accepted,
+            generation.drafted,
+        );
         progress(Stage::Validating { candidate });
         if primed {
             generation.text = primed_answer(start, &generation.text);
