@@ -160,6 +160,10 @@ def main():
     p.add_argument("--prompt-text", help="the prompt, already rendered (default: the chat "
                    "template applied to a coding request)")
     p.add_argument("--new-tokens", type=int, default=128)
+    p.add_argument("--lookup", type=int, default=0, metavar="N",
+                   help="also run each --spot-model and --gguf with prompt lookup (N draft "
+                   "tokens; spot's --lookup, llama-cpp-python's LlamaPromptLookupDecoding); "
+                   "the other rows decode one token per run")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
@@ -186,10 +190,10 @@ def main():
                                                add_special_tokens=True)["input_ids"] == ids:
             spot_prompt = prompt[len(head_text):]
 
-    def spot_run(model_dir: str) -> list[tuple[dict, float]]:
+    def spot_run(model_dir: str, lookup: int = 0) -> list[tuple[dict, float]]:
         cmd = [str(args.spot), "generate", "--model", model_dir, "--provider", "cpu",
-               "--max-tokens", str(args.new_tokens), "--ignore-eos", "--stats=json", "--",
-               spot_prompt]
+               "--max-tokens", str(args.new_tokens), "--ignore-eos", "--stats=json",
+               f"--lookup={lookup}", "--", spot_prompt]
         runs = [run_child(cmd) for _ in range(args.repeat)]
         n = runs[0][0].get("n_prompt_tokens")
         if n is not None and n != len(ids):
@@ -208,6 +212,12 @@ def main():
         runs = spot_run(model_dir)
         results.append({"engine": "spot", "model": label, "dir": model_dir, **best(runs)})
         print(f"spot {label}: {results[-1]['decode_tokens_per_s']:.1f} tokens/s", file=sys.stderr)
+        if args.lookup:
+            runs = spot_run(model_dir, args.lookup)
+            results.append({"engine": "spot", "model": f"{label} (prompt lookup)",
+                            "dir": model_dir, **best(runs)})
+            print(f"spot {label}, prompt lookup: {results[-1]['decode_tokens_per_s']:.1f} "
+                  f"tokens/s", file=sys.stderr)
     for label_dir in args.genai_model:
         label, model_dir = label_dir.split("=", 1)
         cmd = [args.bench_python, str(HERE / "engine_genai.py"), model_dir, prompt_ids,
@@ -245,6 +255,12 @@ def main():
                         **with_text(best(runs))})
         print(f"llama.cpp {label}: {results[-1]['decode_tokens_per_s']:.1f} tokens/s",
               file=sys.stderr)
+        if args.lookup:
+            runs = [run_child(cmd + [str(args.lookup)]) for _ in range(args.repeat)]
+            results.append({"engine": "llama.cpp", "model": f"{label} (prompt lookup)",
+                            "gguf": gguf, **with_text(best(runs))})
+            print(f"llama.cpp {label}, prompt lookup: "
+                  f"{results[-1]['decode_tokens_per_s']:.1f} tokens/s", file=sys.stderr)
 
     # Bytes read per decoded token and the bound they imply.
     config = json.loads((Path(first_model) / "config.json").read_text())
