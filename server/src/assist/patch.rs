@@ -50,8 +50,8 @@ pub struct PatchOptions {
     /// Let the model rerank the localization's best files (off by default: see
     /// bench/README.md for what it measured).
     pub rerank: Option<RerankOptions>,
-    /// Prompt lookup for the greedy candidates (`GenerateParams::lookup`): an answer quotes the
-    /// code it edits, so most of it is checked several tokens per graph run.
+    /// Prompt lookup for the candidates (`GenerateParams::lookup`): an answer quotes the code it
+    /// edits, so most of it is checked several tokens per graph run.
     pub lookup: usize,
 }
 

@@ -42,10 +42,11 @@ pub struct GenerateArgs {
     /// Seed of the sampler (the same seed gives the same text).
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
-    /// Greedy decoding: guess up to N next tokens from the prompt and the answer so far (prompt
-    /// lookup) and check them in one graph run; 0 turns it off. Faster on answers that quote
-    /// their prompt (code edits); the same tokens on fp32 graphs (a quantized graph's batched
-    /// kernels round differently and may break a near-tie the other way).
+    /// Guess up to N next tokens from the prompt and the answer so far (prompt lookup) and
+    /// check them in one graph run; 0 turns it off. Faster on answers that quote their prompt
+    /// (code edits). Greedy: the same tokens on fp32 graphs (a quantized graph's batched kernels
+    /// round differently and may break a near-tie the other way); sampling: the same
+    /// distribution, another draw for a given seed.
     #[arg(long, value_name = "N", default_value_t = crate::model::DEFAULT_LOOKUP)]
     pub lookup: usize,
     /// Stop when this text appears (repeatable); it is not printed.

@@ -59,8 +59,9 @@ pub struct PatchArgs {
     /// Also print the prompt, the model's answer and why candidates were rejected (stderr).
     #[arg(long, short = 'v')]
     pub verbose: bool,
-    /// Greedy answers: guess up to N next tokens from the prompt (prompt lookup) and check them
-    /// in one graph run (0: off). Faster; the same answer on fp32 models (see `spot generate`).
+    /// Guess up to N next tokens of each answer from the prompt (prompt lookup) and check them
+    /// in one graph run (0: off). Faster; the same greedy answer on fp32 models (see `spot
+    /// generate`).
     #[arg(long, value_name = "N", default_value_t = crate::model::DEFAULT_LOOKUP)]
     pub lookup: usize,
     /// Print the result as JSON (diff, files, localization, candidates).

@@ -4,10 +4,11 @@
 //! graphs that can (onnxruntime-genai's GroupQueryAttention, `past_present_share_buffer`), one
 //! buffer per cache tensor, sized for the whole run, is bound as both the past input and the
 //! present output, so each step writes only its own position instead of copying the whole past.
-//! Greedy decoding also feeds the tokens prompt lookup guesses (`lookup.rs`) after the next
-//! token and keeps those the logits agree with, plus the token after them: several tokens per
-//! run, the same ones; a rejected guess's cache positions are written over (shared buffer) or
-//! cut off (moved cache). Streams text that is complete UTF-8 and cannot be the start of a stop
+//! Decoding also feeds the tokens prompt lookup guesses (`lookup.rs`) after the next token and
+//! keeps those the logits agree with (greedy: the argmax; sampling: speculative sampling's
+//! acceptance, `Sampler::sample_given`), plus the token after them: several tokens per run from
+//! the same distribution; a rejected guess's cache positions are written over (shared buffer)
+//! or cut off (moved cache). Streams text that is complete UTF-8 and cannot be the start of a stop
 //! string. Teacher-forced scoring feeds prompt and target in one run and reads every target
 //! position's logits. Token choice lives in `sample.rs`, graph names in `session.rs`.
 
@@ -360,7 +361,7 @@ fn run_loop(
     run.timings.prefill = prefill.elapsed();
     // A rejected draft's cache positions are written over by the next run (shared buffer) or
     // cut off before it (copied cache).
-    let mut lookup = if sampler.is_greedy() && model.lookup.load(Ordering::Relaxed) {
+    let mut lookup = if model.lookup.load(Ordering::Relaxed) {
         params.lookup
     } else {
         0
@@ -371,6 +372,9 @@ fn run_loop(
         Vec::new()
     };
     let mut draft = Vec::with_capacity(lookup);
+    // Draft length: two more after a draft that stood whole, one less after one that fell
+    // (as transformers' assistant does), so a text the guesses miss costs little.
+    let mut want = lookup;
     let mut decode_start = Instant::now();
     let mut step = 0;
     'decode: loop {
@@ -390,10 +394,12 @@ fn run_loop(
                 // Checked tokens come out one by one, as decoded ones do.
                 cancel.check()?;
             }
-            let id = sampler.sample(row).ok_or_else(|| ModelError::Inference {
-                step,
-                message: "the logits are empty or not numbers".into(),
-            })?;
+            let (id, stands) = sampler
+                .sample_given(row, state.draft().get(accepted).copied())
+                .ok_or_else(|| ModelError::Inference {
+                    step,
+                    message: "the logits are empty or not numbers".into(),
+                })?;
             run.tokens.push(id);
             if run.tokens.len() == 1 {
                 run.timings.first_token = start.elapsed();
@@ -419,7 +425,7 @@ fn run_loop(
                 history.push(id);
             }
             next = Some(id);
-            if state.draft().get(accepted) == Some(&id) {
+            if stands {
                 accepted += 1;
                 run.accepted += 1;
             } else {
@@ -429,13 +435,20 @@ fn run_loop(
         let Some(id) = next else {
             break;
         };
+        if state.drafted > 0 {
+            want = if accepted == state.drafted {
+                (want + 2).min(lookup)
+            } else {
+                want.saturating_sub(1).max(1)
+            };
+        }
         cancel.check()?;
         step += 1;
         // Room: the draft and the token after it stay within max_new.
         let room = max_new - run.tokens.len() - 1;
         if lookup > 0 {
-            drafter(&history, lookup.min(room), &mut draft);
-            draft.truncate(lookup.min(room));
+            drafter(&history, want.min(room), &mut draft);
+            draft.truncate(want.min(room));
         }
         run.drafted += draft.len();
         state.feed(accepted, id, &draft);
@@ -769,7 +782,8 @@ impl DecodeState {
                     .map_err(fail)?;
             }
         }
-        let mut past = self.past.drain(..);
+        // Fed by reference: a run that fails leaves the cache as it was.
+        let mut past = self.past.iter();
         for layer in &io.layers {
             let (Some(key), Some(value)) = (past.next(), past.next()) else {
                 return Err(fail("the KV cache lost a layer".into()));
@@ -777,7 +791,6 @@ impl DecodeState {
             inputs.push((Cow::Borrowed(layer.past_key.as_str()), key.into()));
             inputs.push((Cow::Borrowed(layer.past_value.as_str()), value.into()));
         }
-        drop(past);
 
         let mut outputs = match options {
             Some(options) => session.run_with_options(inputs, options),
@@ -789,14 +802,16 @@ impl DecodeState {
             .ok_or_else(|| fail(format!("no `{}` output", io.logits)))?;
         self.rows_out =
             copy_last_rows(logits, io.logits_dtype, self.rows, &mut self.logits).map_err(fail)?;
+        let mut present = Vec::with_capacity(self.past.len());
         for layer in &io.layers {
             for name in [&layer.present_key, &layer.present_value] {
                 let value = outputs
                     .remove(name.as_str())
                     .ok_or_else(|| fail(format!("no `{name}` output")))?;
-                self.past.push(value);
+                present.push(value);
             }
         }
+        self.past = present;
         Ok(())
     }
 }

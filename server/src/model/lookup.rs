@@ -1,10 +1,11 @@
-//! Prompt lookup: draft tokens for greedy decoding, copied from the text so far.
+//! Prompt lookup: draft tokens for decoding, copied from the text so far.
 //!
 //! A model that edits code copies long runs of its prompt (a search/replace block quotes the
 //! code it changes). When the last few tokens generated also occur earlier in the prompt or
 //! the answer, the tokens that followed them there are a good guess for what comes next. The
 //! generation loop feeds the guess after the next token in one graph run and keeps the longest
-//! prefix greedy decoding agrees with, plus the model's own token after it (Saxena 2023,
+//! prefix decoding agrees with, plus the model's own token after it; the guess grows by two
+//! tokens after one that stood whole and shrinks by one after one that fell (Saxena 2023,
 //! "prompt lookup decoding"; transformers' `prompt_lookup_num_tokens`). Decoding reads the
 //! weights once per run, not once per token, so every accepted draft token is nearly free.
 

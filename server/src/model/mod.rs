@@ -132,10 +132,11 @@ pub struct GenerateParams {
     pub add_special_tokens: bool,
     /// Stop on the model's end-of-sequence ids (from generation_config.json and config.json).
     pub stop_on_eos: bool,
-    /// Greedy decoding only: guess up to this many next tokens from the text so far (prompt
-    /// lookup) and check them in one graph run; `0` decodes one token per run. The tokens are
-    /// greedy decoding's either way, up to rounding: a quantized graph's kernels for several
-    /// tokens may break a near-tie differently from its one-token kernels.
+    /// Guess up to this many next tokens from the text so far (prompt lookup) and check them in
+    /// one graph run; `0` decodes one token per run. Greedy: the same tokens, up to rounding (a
+    /// quantized graph's kernels for several tokens may break a near-tie differently from its
+    /// one-token kernels). Sampling: the same distribution (speculative sampling's rule), but
+    /// a seed draws differently than with `0`.
     pub lookup: usize,
 }
 
