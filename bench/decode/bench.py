@@ -246,6 +246,15 @@ def main():
                                 "dir": model_dir, **best(runs)})
             except RuntimeError as e:
                 print(f"spot on the last-logits graph failed: {e}", file=sys.stderr)
+        # And with prompt lookup, on the graph spot's models use (last logits only if made).
+        if args.lookup:
+            graph = args.keep_dir / Path(model_dir).name if args.keep_dir else Path(model_dir)
+            try:
+                runs = spot_run(str(graph), args.lookup)
+                results.append({"engine": "spot", "model": f"{label} (prompt lookup)",
+                                "dir": model_dir, **best(runs)})
+            except RuntimeError as e:
+                print(f"spot with prompt lookup failed: {e}", file=sys.stderr)
     for label_file in args.gguf:
         label, gguf = label_file.split("=", 1) if "=" in label_file else ("gguf", label_file)
         cmd = [args.bench_python, str(HERE / "engine_llama.py"), gguf, prompt_ids,
