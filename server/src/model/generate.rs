@@ -503,7 +503,7 @@ struct DecodeState {
     logits: Vec<f32>,
     /// Rows in `logits`.
     rows_out: usize,
-    /// Prompt lookup: the draft tokens fed after the first id (greedy decoding's guess).
+    /// Prompt lookup: the draft tokens fed after the first id (the guess of what follows it).
     drafts: Vec<u32>,
     drafted: usize,
 }
