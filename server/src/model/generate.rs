@@ -379,7 +379,7 @@ fn run_loop(
     let mut step = 0;
     'decode: loop {
         // One row of logits per id fed: the last token's, then each draft token's.
-        let rows = state.drafted + 1;
+        let rows = state.draft().len() + 1;
         let vocab = state.logits.len() / rows;
         if vocab == 0 || state.logits.len() != vocab * rows {
             return Err(ModelError::Inference {
@@ -435,8 +435,8 @@ fn run_loop(
         let Some(id) = next else {
             break;
         };
-        if state.drafted > 0 {
-            want = if accepted == state.drafted {
+        if !state.draft().is_empty() {
+            want = if accepted == state.draft().len() {
                 (want + 2).min(lookup)
             } else {
                 want.saturating_sub(1).max(1)
@@ -453,10 +453,10 @@ fn run_loop(
         run.drafted += draft.len();
         state.feed(accepted, id, &draft);
         let result = state.step(&mut session, io, step);
-        if state.drafted > 0 {
+        if !state.draft().is_empty() {
             let refused = match &result {
                 Err(err) => Some(err.to_string()),
-                Ok(()) if state.rows_out != state.drafted + 1 => {
+                Ok(()) if state.rows_out != state.draft().len() + 1 => {
                     Some("it returns the last position's logits only".to_owned())
                 }
                 Ok(()) => None,
@@ -470,7 +470,7 @@ fn run_loop(
                 model.lookup.store(false, Ordering::Relaxed);
                 lookup = 0;
                 draft.clear();
-                run.drafted -= state.drafted;
+                run.drafted -= state.draft().len();
                 state.feed_again(&[]);
                 state.step(&mut session, io, step)?;
                 continue;
@@ -505,7 +505,6 @@ struct DecodeState {
     rows_out: usize,
     /// Prompt lookup: the draft tokens fed after the first id (the guess of what follows it).
     drafts: Vec<u32>,
-    drafted: usize,
 }
 
 impl DecodeState {
@@ -600,7 +599,6 @@ impl DecodeState {
             logits: Vec::with_capacity(io.vocab_size.unwrap_or(0)),
             rows_out: 0,
             drafts: Vec::new(),
-            drafted: 0,
         })
     }
 
@@ -613,7 +611,8 @@ impl DecodeState {
     /// `accepted` (their cache positions are written over next), and sets `id`, then `draft`,
     /// as the next input, keeping one row of logits per id.
     fn feed(&mut self, accepted: usize, id: u32, draft: &[u32]) {
-        self.n_past += self.ids.len() - (self.drafted - accepted.min(self.drafted));
+        let drafted = self.drafts.len();
+        self.n_past += self.ids.len() - (drafted - accepted.min(drafted));
         self.ids.clear();
         self.ids.push(i64::from(id));
         self.feed_again(draft);
@@ -625,7 +624,6 @@ impl DecodeState {
         self.ids.extend(draft.iter().map(|&d| i64::from(d)));
         self.drafts.clear();
         self.drafts.extend_from_slice(draft);
-        self.drafted = draft.len();
         self.positions.clear();
         self.positions
             .extend((self.n_past..self.n_past + self.ids.len()).map(|p| p as i64));
