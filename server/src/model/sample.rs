@@ -78,11 +78,13 @@ impl Sampler {
     /// with its probability p(guess), else a token is drawn from p without the guess, so the id
     /// is drawn from p either way.
     pub fn sample_given(&mut self, logits: &[f32], draft: Option<u32>) -> Option<(u32, bool)> {
-        if self.is_greedy() {
-            let id = argmax(logits)?;
-            return Some((id, draft == Some(id)));
-        }
-        let Some(kept) = self.distribution(logits) else {
+        // Greedy, or no logit to sample from: the argmax.
+        let kept = if self.is_greedy() {
+            None
+        } else {
+            self.distribution(logits)
+        };
+        let Some(kept) = kept else {
             let id = argmax(logits)?;
             return Some((id, draft == Some(id)));
         };
