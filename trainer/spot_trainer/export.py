@@ -1,10 +1,15 @@
-"""Writing spot's model directory: the HF checkpoint, the optimum ONNX export, optional int8
+"""Writing spot's model directory: the HF checkpoint, the ONNX export, optional int8
 quantization, and a verification of the exported graph against torch.
 
-The directory (design.md §3): model.onnx [+ model.onnx_data], config.json,
+The directory (design.md §3): model.onnx [+ its external data], config.json,
 generation_config.json, tokenizer.json, tokenizer_config.json, chat_template.jinja,
-special_tokens_map.json — the optimum `text-generation-with-past` layout spot's runtime loads —
-plus checkpoint/ (safetensors + tokenizer) so a later run can continue from it.
+special_tokens_map.json, plus checkpoint/ (safetensors + tokenizer) so a later run can continue
+from it. Two exporters write the graph:
+- onnxruntime-genai's model builder (default; fused GroupQueryAttention, plus
+  genai_config.json), the kind of graph the default model is: spot binds its KV cache in place
+  and, after fixtures/models/keep_logits.py, computes the last position's logits only (pinned
+  to 0.11.2, the last release whose builder imports with the transformers optimum-onnx allows);
+- optimum's `text-generation-with-past` export (`--graph optimum`, and for `--quantize int8`).
 
 Verification runs the loop spot runs (prefill, then one token a step with the KV cache fed back)
 in onnxruntime and compares every step's logits with torch's on the same tokens: the first
@@ -15,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,9 @@ VERIFY_MAX_PROMPT = 256
 # Logit agreement for an fp32 graph: |onnx - torch| <= RTOL * max(1, max |torch logit|).
 VERIFY_RTOL = 1e-2
 INT8_EXTERNAL_DATA_ABOVE = 6_000_000_000
+GENAI_CONFIG = "genai_config.json"
+# keep_logits.py of this source tree (the trainer runs from it: spot starts it there).
+KEEP_LOGITS = Path(__file__).resolve().parents[2] / "fixtures" / "models" / "keep_logits.py"
 
 
 def save_checkpoint(model: Any, tokenizer: Any, dest: Path) -> None:
@@ -65,6 +75,49 @@ def export_onnx(checkpoint: Path, out: Path, tokenizer: Any) -> None:
         if not (out / name).is_file() and (checkpoint / name).is_file():
             shutil.copy2(checkpoint / name, out / name)
     check_contract(out)
+
+
+def export_genai(checkpoint: Path, out: Path, tokenizer: Any) -> None:
+    """onnxruntime-genai's fp32 graph of the checkpoint into `out`, with the last-logits-only
+    LM head, the HF configs and the tokenizer files."""
+    build, cache = out / ".genai-build", out / ".genai-cache"
+    # In a child process: the builder holds a second copy of the weights while it writes.
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint),
+           "-o", str(build), "-p", "fp32", "-e", "cpu", "-c", str(cache)]
+    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise ExportError(f"onnxruntime-genai's builder failed (exit {done.returncode}): {tail}")
+    try:
+        for name in ("model.onnx", "model.onnx.data", GENAI_CONFIG):
+            if (build / name).is_file():
+                shutil.move(str(build / name), str(out / name))
+        if not (out / "model.onnx").is_file() or not (out / GENAI_CONFIG).is_file():
+            raise ExportError(f"onnxruntime-genai's builder wrote no model.onnx and {GENAI_CONFIG}")
+        # The HF configs and the tokenizer files as this transformers wrote them: the builder's
+        # newer transformers writes a tokenizer_config.json older ones cannot read.
+        for name in ("config.json", "generation_config.json", "tokenizer.json",
+                     "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+            if (checkpoint / name).is_file():
+                shutil.copy2(checkpoint / name, out / name)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    _ensure_chat_template(tokenizer, out)
+    keep_last_logits(out)
+    check_contract(out)
+
+
+def keep_last_logits(out: Path) -> None:
+    """Gives the graph the `num_logits_to_keep` input (keep_logits.py), as the default model has."""
+    if not KEEP_LOGITS.is_file():
+        log.warning("%s not found: the LM head runs on every prompt position", KEEP_LOGITS)
+        return
+    done = subprocess.run([sys.executable, str(KEEP_LOGITS), str(out)], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-3:])
+        raise ExportError(f"keep_logits.py failed (exit {done.returncode}): {tail}")
 
 
 def check_contract(out: Path) -> None:
@@ -130,6 +183,8 @@ def onnx_greedy(session: Any, prompt_ids: list[int], steps: int,
             feed["attention_mask"] = np.ones((1, total), dtype=np.int64)
         if "position_ids" in inputs:
             feed["position_ids"] = np.arange(n_past, total, dtype=np.int64)[None, :]
+        if "num_logits_to_keep" in inputs:
+            feed["num_logits_to_keep"] = np.array([1], dtype=np.int64)
         feed.update(kv)
         results = dict(zip(output_names, session.run(None, feed), strict=True))
         logits = results["logits"][0, -1].astype(np.float32)

@@ -20,7 +20,7 @@ from typing import Any
 from spot_trainer import __version__
 from spot_trainer.base import BaseSpec, previous_training, resolve_base
 from spot_trainer.data import Dataset, Record, build_dataset, check_experience_dir, read_records
-from spot_trainer.errors import DataError, TrainerError
+from spot_trainer.errors import DataError, TrainerError, UsageError
 from spot_trainer.events import EventStream
 from spot_trainer.outdir import StagedDir
 
@@ -30,7 +30,8 @@ DEFAULT_LR = {"full": 1e-4, "lora": 2e-4}
 TINY_DEFAULT_LR = 1e-3
 SUMMARY_FILE = "spot_training.json"
 BARRIER_TIMEOUT_S = 4 * 3600
-VERSIONED_PACKAGES = ("torch", "transformers", "optimum-onnx", "onnxruntime", "accelerate", "peft")
+VERSIONED_PACKAGES = ("torch", "transformers", "optimum-onnx", "onnxruntime", "onnxruntime-genai",
+                      "accelerate", "peft")
 
 
 def run_train(args: argparse.Namespace, events: EventStream, staged: StagedDir,
@@ -87,7 +88,17 @@ def _check_inputs(args: argparse.Namespace,
         raise DataError(f"{train_path} has no samples")
     if not heldout_records:
         log.warning("%s has no samples: the held-out metrics will be empty", heldout_path)
+    args.graph = _graph(args)
     return spec, data_dir, train_records, heldout_records
+
+
+def _graph(args: argparse.Namespace) -> str:
+    """The exporter: onnxruntime-genai's builder, or optimum's for an int8 graph."""
+    if args.quantize == "none":
+        return args.graph or "genai"
+    if args.graph == "genai":
+        raise UsageError("--graph genai writes fp32 graphs; --quantize int8 needs --graph optimum")
+    return "optimum"
 
 
 def _start_torch(args: argparse.Namespace, events: EventStream) -> Any:
@@ -191,13 +202,18 @@ class _Context:
                          before=before, after=after)
 
     def _export(self, model: Any, tmp: Path) -> list[dict[str, Any]]:
-        from spot_trainer.export import CHECKPOINT_DIR, export_onnx, quantize_int8, save_checkpoint
+        from spot_trainer.export import (CHECKPOINT_DIR, export_genai, export_onnx, quantize_int8,
+                                         save_checkpoint)
 
         log.info("saving the checkpoint")
         save_checkpoint(model, self.tokenizer, tmp / CHECKPOINT_DIR)
-        self.events.emit("export", stage="onnx")
-        log.info("exporting to ONNX")
-        export_onnx(tmp / CHECKPOINT_DIR, tmp, self.tokenizer)
+        self.events.emit("export", stage="onnx", graph=self.args.graph)
+        if self.args.graph == "genai":
+            log.info("exporting to ONNX with onnxruntime-genai's builder")
+            export_genai(tmp / CHECKPOINT_DIR, tmp, self.tokenizer)
+        else:
+            log.info("exporting to ONNX with optimum")
+            export_onnx(tmp / CHECKPOINT_DIR, tmp, self.tokenizer)
         prompt = self._verify_prompt()
         results = [self._verify(tmp, model, prompt, "fp32", strict=True)]
         if self.args.quantize == "int8":
@@ -260,7 +276,8 @@ class _Context:
             "wall_s": round(time.monotonic() - started, 2),
             "before": before,
             "after": after,
-            "export": {"quantize": self.args.quantize, "verify": verify},
+            "export": {"graph": self.args.graph,
+                       "quantize": self.args.quantize, "verify": verify},
             "versions": _versions(),
         }
 

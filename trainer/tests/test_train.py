@@ -39,6 +39,7 @@ def test_event_stream(trained):
     assert steps[0]["step"] == 1 and steps[-1]["step"] == steps[-1]["total"] == 24
     assert all({"loss", "lr", "eta_s"} <= e.keys() for e in steps)
     assert [e["stage"] for e in run.of("export")] == ["onnx", "verify"]
+    assert run.one("export", stage="onnx")["graph"] == "genai"
     done = run.events[-1]
     assert done["out"] == str(out) and done["wall_s"] > 0
     assert done["before"]["loss"] == run.one("eval", when="before")["loss"]
@@ -52,6 +53,20 @@ def test_output_dir_contract(trained):
     for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
         assert (out / "checkpoint" / name).is_file(), name
     assert leftovers(out) == []
+    assert not (out / ".genai-build").exists() and not (out / ".genai-cache").exists()
+
+
+def test_graph_is_onnxruntime_genais_with_last_logits_only(trained):
+    """The default model's kind of graph: the builder's fused attention, genai_config.json,
+    and the LM head on the positions num_logits_to_keep asks for (keep_logits.py)."""
+    import onnx
+
+    out, _ = trained
+    config = json.loads((out / "genai_config.json").read_text())
+    assert config["search"]["past_present_share_buffer"] is True
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    assert "num_logits_to_keep" in [i.name for i in graph.input]
+    assert "GroupQueryAttention" in {n.op_type for n in graph.node}
 
 
 def test_summary_file(trained):
@@ -62,6 +77,7 @@ def test_summary_file(trained):
     assert summary["before"]["loss"] > summary["after"]["loss"]
     assert summary["data"]["train"]["samples"] == len(TRAIN)
     assert summary["export"]["verify"][0]["first_token_match"] is True
+    assert summary["export"]["graph"] == "genai"
     assert summary["wall_s"] > 0
 
 
@@ -129,7 +145,9 @@ def test_continue_from_output_with_lora_and_int8(trained, tmp_path: Path):
     for name in CONTRACT_FILES:
         assert (out / name).is_file(), name
     assert not (out / "model.int8.onnx").exists()
-    assert (out / "model.onnx").stat().st_size < (first_out / "model.onnx").stat().st_size
+    # int8 is optimum's graph (onnxruntime's quantizer), a quarter of the fp32 weights.
+    assert summary["export"]["graph"] == "optimum" and not (out / "genai_config.json").exists()
+    assert graph_bytes(out) < graph_bytes(first_out) / 2
     # The merged checkpoint is a plain model (no adapter files) that can be trained again.
     assert (out / "checkpoint" / "model.safetensors").is_file()
     assert not (out / "checkpoint" / "adapter_config.json").exists()
@@ -169,6 +187,10 @@ def test_tiny_model_memorizes(tmp_path: Path):
 
 
 # ---------------------------------------------------------------- failures
+
+
+def graph_bytes(out: Path) -> int:
+    return sum(p.stat().st_size for p in out.glob("model.onnx*"))
 
 
 def assert_error(run: Run, rc: int, text: str) -> None:
@@ -216,6 +238,14 @@ def test_bad_arguments(tmp_path: Path):
     run = run_trainer("--base", TINY_BASE, "--data", str(tmp_path), "--out", str(tmp_path / "o"),
                       "--epochs", "0")
     assert_error(run, 2, "--epochs")
+
+
+def test_genai_graph_cannot_be_int8(tmp_path: Path):
+    exp = write_exp(tmp_path / "exp", TRAIN, HELDOUT)
+    run = run_trainer("--base", TINY_BASE, "--data", str(exp), "--out", str(tmp_path / "out"),
+                      "--graph", "genai", "--quantize", "int8")
+    assert_error(run, 2, "--graph optimum")
+    assert not (tmp_path / "out").exists()
 
 
 def test_sigterm_cancels_cleanly(tmp_path: Path):
