@@ -10,7 +10,7 @@ prompt ids to every engine and ignores end-of-sequence). Writes, under <data>/bu
   qwen0.5b-random-genai-fp32/    onnxruntime-genai builder, fp32
   qwen0.5b-random-genai-int4/    onnxruntime-genai builder, int4 (RTN, block 32, symmetric,
                                  accuracy_level 4: the builder's CPU defaults)
-  qwen0.5b-random-f32.gguf       llama.cpp's convert_hf_to_gguf.py (from the llama-cpp-python
+  qwen0.5b-random-f32.gguf       llama.cpp's convert_hf_to_gguf.py (make_gguf.py: from the llama-cpp-python
                                  sdist in the uv cache, or `pip download`ed once), f32
   qwen0.5b-random-q4_0.gguf      the f32 GGUF quantized by llama.cpp (llama_model_quantize
                                  through llama-cpp-python) to Q4_0 (block 32, symmetric int4)
@@ -26,9 +26,7 @@ import argparse
 import glob
 import os
 import shutil
-import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -36,6 +34,9 @@ from pathlib import Path
 # files copied next to the graph).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "fixtures" / "models"))
 from build_default_model import genai_build  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_gguf import f32_gguf, q4_0_gguf  # noqa: E402
 
 NAME = "qwen0.5b-random"
 SEED = 0
@@ -86,70 +87,16 @@ def hf_checkpoint(build: Path, out: Path):
     log(f"random Qwen2 ({n / 1e6:.0f}M parameters, seed {SEED}) in {time.time() - t:.0f}s: {out}")
 
 
-def llama_cpp_sources(genai_python: str) -> Path:
-    """The vendored llama.cpp tree of the installed llama-cpp-python's sdist (it has
-    convert_hf_to_gguf.py and the gguf-py it needs; the wheel does not ship them)."""
-    version = subprocess.run([genai_python, "-c", "import llama_cpp;print(llama_cpp.__version__)"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    uv_cache = Path(os.environ.get("UV_CACHE_DIR", Path.home() / ".cache/uv"))
-    pattern = f"sdists-*/pypi/llama-cpp-python/{version}/*/src/vendor/llama.cpp/convert_hf_to_gguf.py"
-    found = sorted(uv_cache.glob(pattern))
-    if found:
-        return found[0].parent
-    dest = Path.home() / ".cache/spot" / f"llama-cpp-python-{version}"
-    script = dest / "vendor/llama.cpp/convert_hf_to_gguf.py"
-    if not script.exists():
-        log(f"llama-cpp-python {version} sources not in the uv cache: pip download")
-        dl = dest.with_name(dest.name + ".sdist")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
-                        ":all:", "-d", str(dl), f"llama-cpp-python=={version}"], check=True)
-        with tarfile.open(next(dl.glob("*.tar.gz"))) as tar:
-            tar.extractall(dl)
-        shutil.rmtree(dest, ignore_errors=True)
-        next(p for p in dl.iterdir() if p.is_dir()).rename(dest)
-    return script.parent
-
-
 def gguf_build(hf_dir: Path, build: Path, genai_python: str):
     f32 = build / f"{NAME}-f32.gguf"
-    if not f32.exists():
-        t = time.time()
-        src = llama_cpp_sources(genai_python)
-        # The converter imports sentencepiece before it looks for a tokenizer.model.
-        if subprocess.run([sys.executable, "-c", "import sentencepiece"],
-                          capture_output=True).returncode != 0:
-            subprocess.run(["uv", "pip", "install", "--quiet", "--python", sys.executable,
-                            "sentencepiece"], check=True)
-        tmp = f32.with_name(f32.name + ".partial")
-        # The converter recognizes a BPE tokenizer by hashing its output on a test text; SmolLM2's
-        # tokenizer.json as transformers rewrote it from the GGUF is not in its list. It is
-        # SmolLM2's all the same: name its pre-tokenizer "smollm" (and llama.cpp never tokenizes
-        # here: the benchmark feeds token ids). gguf-py of the same tree comes first on sys.path.
-        code = ("import runpy, sys\n"
-                "src = sys.argv.pop(1)\n"
-                "sys.path[:0] = [src, src + '/gguf-py']\n"
-                "import conversion.base as b\n"
-                "b.TextModel.get_vocab_base_pre = lambda self, tokenizer: 'smollm'\n"
-                "sys.argv[0] = src + '/convert_hf_to_gguf.py'\n"
-                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
-        subprocess.run([sys.executable, "-c", code, str(src), str(hf_dir), "--outtype", "f32",
-                        "--outfile", str(tmp)], check=True)
-        tmp.rename(f32)
-        log(f"GGUF f32 (convert_hf_to_gguf.py from {src}) in {time.time() - t:.0f}s: {f32}")
     q4 = build / f"{NAME}-q4_0.gguf"
-    if not q4.exists():
-        t = time.time()
-        tmp = q4.with_name(q4.name + ".partial")
-        code = ("import sys, llama_cpp as l\n"
-                "p = l.llama_model_quantize_default_params()\n"
-                "p.ftype = l.LLAMA_FTYPE_MOSTLY_Q4_0\n"
-                "p.nthread = 0\n"
-                "sys.exit(l.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), p))\n")
-        subprocess.run([genai_python, "-c", code, str(f32), str(tmp)], check=True)
-        tmp.rename(q4)
-        log(f"GGUF Q4_0 in {time.time() - t:.0f}s: {q4}")
-    else:
+    if f32.exists() and q4.exists():
         log(f"GGUFs exist: {f32}, {q4}")
+        return
+    if not f32.exists():
+        f32_gguf(hf_dir, f32, genai_python)
+    if not q4.exists():
+        q4_0_gguf(f32, q4, genai_python)
 
 
 def main():

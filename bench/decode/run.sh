@@ -7,7 +7,8 @@
 # source: ~10 min the first time, cached by uv after), converts the checkpoint with
 # onnxruntime-genai's builder at fp32 and int4 as well, builds spot in release mode and runs
 # bench.py: every ONNX graph is run by both spot and onnxruntime-genai, so the ratio compares the
-# generation loops on the very same graph; llama.cpp runs the original Q4_1 GGUF.
+# generation loops on the very same graph; llama.cpp runs the original Q4_1 GGUF, and F32 and Q4_0
+# GGUFs of the same weights (make_gguf.py).
 # --model qwen0.5b-random: bench/decode/build_qwen_random.py builds (once, under <data>/build/)
 # the random-weight Qwen2 checkpoint, its onnxruntime-genai fp32 and int4 graphs and f32 / Q4_0
 # GGUFs; every engine then runs those. bench.py also measures the memory read bandwidth and prints
@@ -79,5 +80,11 @@ for dir in "$data/build/$name-onnx-fp32" "$data/models/$name"-*-optimum; do
   [ -f "$dir/model.onnx" ] && models+=(--spot-model "$(basename "$dir" | sed "s/^$name-//")=$dir")
 done
 
+# llama.cpp at spot's precisions: the same fp32 weights as an F32 GGUF, and llama.cpp's own Q4_0
+# of them next to the original Q4_1.
+"$model_venv/bin/python" "$here/make_gguf.py" "$hf" "$data/build/$name-f32.gguf" \
+  --q4-0 "$data/build/$name-q4_0.gguf" --genai-python "$venv/bin/python"
+
 "$model_venv/bin/python" "$here/bench.py" --spot "$root/target/release/spot" "${models[@]}" \
-  --gguf "Q4_1 gguf=$gguf" --bench-python "$venv/bin/python" --keep-dir "$data/build/keep" ${args[@]+"${args[@]}"}
+  --gguf "F32 gguf=$data/build/$name-f32.gguf" --gguf "Q4_1 gguf=$gguf" \
+  --gguf "Q4_0 gguf=$data/build/$name-q4_0.gguf" --bench-python "$venv/bin/python" --keep-dir "$data/build/keep" ${args[@]+"${args[@]}"}
