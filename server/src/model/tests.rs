@@ -779,6 +779,49 @@ fn checked_drafts_give_greedy_decodings_tokens() {
     }
 }
 
+/// A graph that takes several new tokens only into an empty cache (fixtures/models/
+/// make_no_drafts.py): the first run with drafts fails, prompt lookup is turned off for the
+/// model, and that run and the rest decode one token per run with the same tokens.
+#[test]
+fn a_graph_that_refuses_drafts_decodes_one_token_per_run() {
+    let Some(rt) = runtime() else { return };
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/models/tiny-no-drafts"
+    );
+    let model = Model::load(&rt, Path::new(dir)).expect("loads");
+    assert!(model.lookup.load(std::sync::atomic::Ordering::Relaxed));
+    // Drafts of up to 8 after 10 or more cached tokens: the graph's refusal is certain.
+    let golden = tiny_golden();
+    let prompts: Vec<_> = golden
+        .prompts
+        .iter()
+        .filter(|p| p.prompt_ids.len() >= 10)
+        .collect();
+    assert!(prompts.len() >= 2);
+    for prompt in prompts {
+        let params = GenerateParams {
+            max_new_tokens: 16,
+            stop_on_eos: false,
+            lookup: 8,
+            ..GenerateParams::default()
+        };
+        let n = prompt.prompt_ids.len();
+        let want = &prompt.greedy_ids;
+        let mut right = |h: &[u32], most: usize, out: &mut Vec<u32>| {
+            let done = h.len() - n;
+            *out = want[done.min(want.len())..(done + most).min(want.len())].to_vec();
+        };
+        let (ids, drafted, accepted) =
+            generate::generate_ids_drafted(&model, &prompt.prompt_ids, &params, &mut right)
+                .expect("decodes one token per run after the refusal");
+        assert_eq!(&ids, &want[..ids.len()], "{:?}", prompt.text);
+        assert_eq!(ids.len(), 16);
+        assert_eq!((drafted, accepted), (0, 0), "{:?}", prompt.text);
+        assert!(!model.lookup.load(std::sync::atomic::Ordering::Relaxed));
+    }
+}
+
 /// Prompt lookup itself (drafts from the text so far) on real prompts, one of which quotes
 /// itself as code edits do: the same tokens and text as without it.
 #[test]
