@@ -397,18 +397,21 @@ fn experience_builds_four_verified_units_from_the_history() {
 /// `--apply` it only prints the diff; a missing model is a clear error.
 #[test]
 fn patch_prints_and_applies_a_validated_diff() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    if !common::ort_available() {
+    let Some(Expert {
+        repos,
+        ws,
+        data,
+        model: expert,
+    }) = expert()
+    else {
         return;
-    }
+    };
     let scenario: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("fixtures/models/expert-scenario.json")).unwrap(),
+        &std::fs::read_to_string(repo_root().join("fixtures/models/expert-scenario.json")).unwrap(),
     )
     .unwrap();
     let fix = scenario["fix_commit"].as_str().unwrap();
     let file = scenario["file"].as_str().unwrap();
-    let repos = fixture_repos();
-    let ws = repos.path().join("py-inventory");
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .arg("-C")
@@ -423,8 +426,6 @@ fn patch_prints_and_applies_a_validated_diff() {
     let issue_file = repos.path().join("issue.txt");
     std::fs::write(&issue_file, git(&["log", "-1", "--format=%B", fix])).unwrap();
     let before = std::fs::read_to_string(ws.join(file)).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let expert = root.join("fixtures/models/expert");
     let patch = |extra: &[&str]| {
         let mut args = vec![
             "patch",
@@ -491,15 +492,17 @@ fn patch_prints_and_applies_a_validated_diff() {
 /// patch through (an answer or a one-line edit), written nowhere.
 #[test]
 fn patch_tests_candidates_in_a_scratch_copy() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    if !common::ort_available() {
+    // `_repos` keeps the fixture repositories until the test ends.
+    let Some(Expert {
+        repos: _repos,
+        ws,
+        data,
+        model,
+    }) = expert()
+    else {
         return;
-    }
-    let repos = fixture_repos();
-    let ws = repos.path().join("py-inventory");
+    };
     let issue = "Bulk discount not applied at exactly 10 units: bulk_discount_percent(10) is 0";
-    let data = tempfile::tempdir().unwrap();
-    let model = root.join("fixtures/models/expert");
     let snapshot = |dir: &std::path::Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
         let mut files: Vec<_> = walk(dir)
             .into_iter()
@@ -563,11 +566,7 @@ fn patch_tests_candidates_in_a_scratch_copy() {
     assert!(err.contains("`true` passes"), "{err}");
 
     assert!(snapshot(&ws) == before, "the workspace was written");
-    let scratch = data.path().join("scratch");
-    assert!(
-        !scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(),
-        "scratch copies are removed"
-    );
+    assert_no_scratch(data.path());
 }
 
 /// `spot eval patch` replays the fixture's own fixes with the expert model and, with a test
@@ -576,14 +575,16 @@ fn patch_tests_candidates_in_a_scratch_copy() {
 /// the scratch dir or the repository.
 #[test]
 fn eval_patch_judges_patches_by_the_fixes_own_tests() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    if !common::ort_available() {
+    // `_repos` keeps the fixture repositories until the test ends.
+    let Some(Expert {
+        repos: _repos,
+        ws,
+        data,
+        model,
+    }) = expert()
+    else {
         return;
-    }
-    let repos = fixture_repos();
-    let ws = repos.path().join("py-inventory");
-    let data = tempfile::tempdir().unwrap();
-    let model = root.join("fixtures/models/expert");
+    };
     let (code, out, err) = spot_code(
         data.path(),
         &[
@@ -626,10 +627,43 @@ fn eval_patch_judges_patches_by_the_fixes_own_tests() {
         .output()
         .unwrap();
     assert!(status.stdout.is_empty(), "the work tree was written");
-    let scratch = data.path().join("scratch");
+    assert_no_scratch(data.path());
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The fixture repositories, py-inventory's work tree in them, an empty data dir and the expert
+/// fixture model (trained on py-inventory's fixes); `None` without ONNX Runtime.
+struct Expert {
+    repos: tempfile::TempDir,
+    ws: std::path::PathBuf,
+    data: tempfile::TempDir,
+    model: std::path::PathBuf,
+}
+
+fn expert() -> Option<Expert> {
+    if !common::ort_available() {
+        return None;
+    }
+    let repos = fixture_repos();
+    let ws = repos.path().join("py-inventory");
+    Some(Expert {
+        repos,
+        ws,
+        data: tempfile::tempdir().unwrap(),
+        model: repo_root().join("fixtures/models/expert"),
+    })
+}
+
+/// Scratch copies and test trees are removed when a command ends.
+fn assert_no_scratch(data: &std::path::Path) {
+    let scratch = data.join("scratch");
     assert!(
         !scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(),
-        "test trees are removed"
+        "{} is not empty",
+        scratch.display()
     );
 }
 
