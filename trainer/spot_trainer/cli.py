@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="int8: onnxruntime dynamic quantization of the exported graph (default none)")
     add("--graph", choices=["genai", "optimum"], default=None,
         help="the ONNX exporter: onnxruntime-genai's builder (the default model's kind of graph, "
-             "which spot decodes faster) or optimum's (default genai; --quantize int8 uses "
-             "optimum's)")
+             "which spot decodes faster) or optimum's (default: the builder, optimum's export "
+             "where the builder cannot export the model; --quantize int8 uses optimum's)")
     add("--lora-r", type=_positive_int, default=16, help="LoRA rank (default 16)")
     add("--lora-alpha", type=_positive_int, default=32, help="LoRA alpha (default 32)")
     add("--lora-dropout", type=_ratio, default=0.05, help="LoRA dropout (default 0.05)")

@@ -5,7 +5,8 @@ The directory (design.md §3): model.onnx [+ its external data], config.json,
 generation_config.json, tokenizer.json, tokenizer_config.json, chat_template.jinja,
 special_tokens_map.json, plus checkpoint/ (safetensors + tokenizer) so a later run can continue
 from it. Two exporters write the graph:
-- onnxruntime-genai's model builder (default; fused GroupQueryAttention, plus
+- onnxruntime-genai's model builder (default, with optimum's export where the builder does not
+  know the architecture or its graph fails verification; fused GroupQueryAttention, plus
   genai_config.json), the kind of graph the default model is: spot binds its KV cache in place
   and, after fixtures/models/keep_logits.py, computes the last position's logits only (pinned
   to 0.11.2, the last release whose builder imports with the transformers optimum-onnx allows);
@@ -106,6 +107,12 @@ def export_genai(checkpoint: Path, out: Path, tokenizer: Any) -> None:
     _ensure_chat_template(tokenizer, out)
     keep_last_logits(out)
     check_contract(out)
+
+
+def remove_graph(out: Path) -> None:
+    """Removes an export's graph files from `out` (the checkpoint and the rest stay)."""
+    for name in ("model.onnx", "model.onnx.data", EXTERNAL_DATA, GENAI_CONFIG):
+        (out / name).unlink(missing_ok=True)
 
 
 def keep_last_logits(out: Path) -> None:

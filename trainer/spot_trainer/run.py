@@ -93,9 +93,10 @@ def _check_inputs(args: argparse.Namespace,
 
 
 def _graph(args: argparse.Namespace) -> str:
-    """The exporter: onnxruntime-genai's builder, or optimum's for an int8 graph."""
+    """The exporter: `genai` (onnxruntime-genai's builder), `optimum`, or `auto` (the builder,
+    optimum's export where the builder cannot export or verify the model); int8 is optimum's."""
     if args.quantize == "none":
-        return args.graph or "genai"
+        return args.graph or "auto"
     if args.graph == "genai":
         raise UsageError("--graph genai writes fp32 graphs; --quantize int8 needs --graph optimum")
     return "optimum"
@@ -166,6 +167,8 @@ class _Context:
         self.accelerator, self.events, self.tokenizer = accelerator, events, tokenizer
         self.eos_ids, self.pad_id = eos_ids, pad_id
         self.train_set, self.heldout_set = train_set, heldout_set
+        # The exporter that wrote the graph (`_export`).
+        self.graph = ""
 
     def evaluate(self, model: Any, when: str) -> dict[str, Any]:
         """Held-out metrics on the main process (an eval event); {} on the others."""
@@ -202,20 +205,34 @@ class _Context:
                          before=before, after=after)
 
     def _export(self, model: Any, tmp: Path) -> list[dict[str, Any]]:
+        from spot_trainer.errors import ExportError
         from spot_trainer.export import (CHECKPOINT_DIR, export_genai, export_onnx, quantize_int8,
-                                         save_checkpoint)
+                                         remove_graph, save_checkpoint)
 
         log.info("saving the checkpoint")
         save_checkpoint(model, self.tokenizer, tmp / CHECKPOINT_DIR)
-        self.events.emit("export", stage="onnx", graph=self.args.graph)
-        if self.args.graph == "genai":
+        prompt = self._verify_prompt()
+        results: list[dict[str, Any]] = []
+        if self.args.graph in ("genai", "auto"):
+            self.events.emit("export", stage="onnx", graph="genai")
             log.info("exporting to ONNX with onnxruntime-genai's builder")
-            export_genai(tmp / CHECKPOINT_DIR, tmp, self.tokenizer)
-        else:
+            try:
+                export_genai(tmp / CHECKPOINT_DIR, tmp, self.tokenizer)
+                results.append(self._verify(tmp, model, prompt, "fp32", strict=True))
+                self.graph = "genai"
+            except ExportError as err:
+                if self.args.graph == "genai":
+                    raise
+                # An architecture the builder does not know: optimum exports most decoders.
+                log.warning("%s; optimum exports the model instead (spot decodes its graph more "
+                            "slowly)", err)
+                remove_graph(tmp)
+        if not results:
+            self.events.emit("export", stage="onnx", graph="optimum")
             log.info("exporting to ONNX with optimum")
             export_onnx(tmp / CHECKPOINT_DIR, tmp, self.tokenizer)
-        prompt = self._verify_prompt()
-        results = [self._verify(tmp, model, prompt, "fp32", strict=True)]
+            results.append(self._verify(tmp, model, prompt, "fp32", strict=True))
+            self.graph = "optimum"
         if self.args.quantize == "int8":
             self.events.emit("export", stage="quantize", precision="int8")
             log.info("quantizing to int8")
@@ -276,7 +293,7 @@ class _Context:
             "wall_s": round(time.monotonic() - started, 2),
             "before": before,
             "after": after,
-            "export": {"graph": self.args.graph,
+            "export": {"graph": self.graph,
                        "quantize": self.args.quantize, "verify": verify},
             "versions": _versions(),
         }

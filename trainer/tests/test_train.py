@@ -240,6 +240,39 @@ def test_bad_arguments(tmp_path: Path):
     assert_error(run, 2, "--epochs")
 
 
+def test_an_architecture_the_builder_does_not_know_gets_optimums_graph(tmp_path: Path):
+    """GPT-2 is not among onnxruntime-genai's builder's architectures: the run still ends with
+    a verified graph, optimum's, and says why."""
+    import shutil
+
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from conftest import TINY_DIR
+
+    base = tmp_path / "gpt2"
+    tokenizer = AutoTokenizer.from_pretrained(TINY_DIR)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=32, n_layer=2,
+                        n_head=2, bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    shutil.copy2(TINY_DIR / "chat_template.jinja", base / "chat_template.jinja")
+    exp = write_exp(tmp_path / "exp", TRAIN, HELDOUT)
+    out = tmp_path / "out"
+    run = run_trainer("--base", str(base), "--data", str(exp), "--out", str(out),
+                      "--max-steps", "2", "--max-seq-len", "256", "--no-generate-eval",
+                      "--threads", THREADS)
+    assert run.rc == 0, run.stderr[-3000:]
+    assert [(e["stage"], e.get("graph")) for e in run.of("export")] == [
+        ("onnx", "genai"), ("onnx", "optimum"), ("verify", None)]
+    assert "optimum exports the model instead" in run.stderr
+    summary = json.loads((out / "spot_training.json").read_text())
+    assert summary["export"]["graph"] == "optimum"
+    assert summary["export"]["verify"][0]["first_token_match"] is True
+    assert not (out / "genai_config.json").exists() and not (out / "model.onnx.data").exists()
+    assert leftovers(out) == []
+
+
 def test_genai_graph_cannot_be_int8(tmp_path: Path):
     exp = write_exp(tmp_path / "exp", TRAIN, HELDOUT)
     run = run_trainer("--base", TINY_BASE, "--data", str(exp), "--out", str(tmp_path / "out"),
