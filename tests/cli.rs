@@ -397,15 +397,8 @@ fn experience_builds_four_verified_units_from_the_history() {
 /// `--apply` it only prints the diff; a missing model is a clear error.
 #[test]
 fn patch_prints_and_applies_a_validated_diff() {
-    let Some(Expert {
-        repos,
-        ws,
-        data,
-        model: expert,
-    }) = expert()
-    else {
-        return;
-    };
+    let Some(case) = expert_case() else { return };
+    let (repos, ws, data, expert) = (&case.repos, &case.ws, &case.data, &case.model);
     let scenario: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("fixtures/models/expert-scenario.json")).unwrap(),
     )
@@ -415,7 +408,7 @@ fn patch_prints_and_applies_a_validated_diff() {
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .arg("-C")
-            .arg(&ws)
+            .arg(ws)
             .args(args)
             .output()
             .unwrap();
@@ -492,16 +485,8 @@ fn patch_prints_and_applies_a_validated_diff() {
 /// patch through (an answer or a one-line edit), written nowhere.
 #[test]
 fn patch_tests_candidates_in_a_scratch_copy() {
-    // `_repos` keeps the fixture repositories until the test ends.
-    let Some(Expert {
-        repos: _repos,
-        ws,
-        data,
-        model,
-    }) = expert()
-    else {
-        return;
-    };
+    let Some(case) = expert_case() else { return };
+    let (ws, data, model) = (&case.ws, &case.data, &case.model);
     let issue = "Bulk discount not applied at exactly 10 units: bulk_discount_percent(10) is 0";
     let snapshot = |dir: &std::path::Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
         let mut files: Vec<_> = walk(dir)
@@ -515,7 +500,7 @@ fn patch_tests_candidates_in_a_scratch_copy() {
         files.sort();
         files
     };
-    let before = snapshot(&ws);
+    let before = snapshot(ws);
     let patch = |test_cmd: &str| {
         spot_code(
             data.path(),
@@ -555,7 +540,7 @@ fn patch_tests_candidates_in_a_scratch_copy() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
-    let unchanged = format!("test \"$(cat inventory/*.py | cksum)\" = '{}'", sum(&ws));
+    let unchanged = format!("test \"$(cat inventory/*.py | cksum)\" = '{}'", sum(ws));
     let (code, diff, err) = patch(&unchanged);
     assert_eq!(code, Some(1), "{diff}{err}");
     assert!(err.contains("the tests fail with it"), "{err}");
@@ -565,7 +550,7 @@ fn patch_tests_candidates_in_a_scratch_copy() {
     assert!(diff.starts_with("--- a/inventory/"), "{diff}");
     assert!(err.contains("`true` passes"), "{err}");
 
-    assert!(snapshot(&ws) == before, "the workspace was written");
+    assert!(snapshot(ws) == before, "the workspace was written");
     assert_no_scratch(data.path());
 }
 
@@ -575,16 +560,8 @@ fn patch_tests_candidates_in_a_scratch_copy() {
 /// the scratch dir or the repository.
 #[test]
 fn eval_patch_judges_patches_by_the_fixes_own_tests() {
-    // `_repos` keeps the fixture repositories until the test ends.
-    let Some(Expert {
-        repos: _repos,
-        ws,
-        data,
-        model,
-    }) = expert()
-    else {
-        return;
-    };
+    let Some(case) = expert_case() else { return };
+    let (ws, data, model) = (&case.ws, &case.data, &case.model);
     let (code, out, err) = spot_code(
         data.path(),
         &[
@@ -643,7 +620,7 @@ struct Expert {
     model: std::path::PathBuf,
 }
 
-fn expert() -> Option<Expert> {
+fn expert_case() -> Option<Expert> {
     if !common::ort_available() {
         return None;
     }
