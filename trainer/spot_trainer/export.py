@@ -8,7 +8,7 @@ from it. Two exporters write the graph:
 - onnxruntime-genai's model builder (default, with optimum's export where the builder does not
   know the architecture or its graph fails verification; fused GroupQueryAttention, plus
   genai_config.json), the kind of graph the default model is: spot binds its KV cache in place
-  and, after fixtures/models/keep_logits.py, computes the last position's logits only (pinned
+  and, after keep_logits.py's rewrite, computes the last position's logits only (pinned
   to 0.11.2, the last release whose builder imports with the transformers optimum-onnx allows);
 - optimum's `text-generation-with-past` export (`--graph optimum`, and for `--quantize int8`).
 
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from spot_trainer.errors import ExportError
+from spot_trainer.keep_logits import rewrite
 
 log = logging.getLogger("spot_trainer")
 
@@ -42,8 +43,9 @@ VERIFY_MAX_PROMPT = 256
 VERIFY_RTOL = 1e-2
 INT8_EXTERNAL_DATA_ABOVE = 6_000_000_000
 GENAI_CONFIG = "genai_config.json"
-# keep_logits.py of this source tree (the trainer runs from it: spot starts it there).
-KEEP_LOGITS = Path(__file__).resolve().parents[2] / "fixtures" / "models" / "keep_logits.py"
+# The builder's time limit: a base, plus this much per GB of checkpoint weights.
+BUILDER_TIMEOUT_S = 600
+BUILDER_S_PER_GB = 300
 
 
 def save_checkpoint(model: Any, tokenizer: Any, dest: Path) -> None:
@@ -80,51 +82,58 @@ def export_onnx(checkpoint: Path, out: Path, tokenizer: Any) -> None:
 
 def export_genai(checkpoint: Path, out: Path, tokenizer: Any) -> None:
     """onnxruntime-genai's fp32 graph of the checkpoint into `out`, with the last-logits-only
-    LM head, the HF configs and the tokenizer files."""
+    LM head, the HF configs and the tokenizer files. Any failure is an ExportError, and leaves
+    none of the builder's files in `out`."""
     build, cache = out / ".genai-build", out / ".genai-cache"
-    # In a child process: the builder holds a second copy of the weights while it writes.
+    # A child process, so that its copy of the weights is freed when it ends. It reads a local
+    # checkpoint: no remote code.
     cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(checkpoint),
-           "-o", str(build), "-p", "fp32", "-e", "cpu", "-c", str(cache)]
-    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise ExportError(f"onnxruntime-genai's builder failed (exit {done.returncode}): {tail}")
+           "-o", str(build), "-p", "fp32", "-e", "cpu", "-c", str(cache),
+           "--extra_options", "hf_remote=false"]
+    weights = sum(p.stat().st_size for p in checkpoint.glob("*.safetensors"))
+    timeout = BUILDER_TIMEOUT_S + weights / 1e9 * BUILDER_S_PER_GB
     try:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise ExportError(f"onnxruntime-genai's builder ran over {timeout:.0f} s") from err
+        for line in (done.stdout + done.stderr).splitlines():
+            log.debug("builder: %s", line)
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            raise ExportError(f"onnxruntime-genai's builder failed (exit {done.returncode}): "
+                              f"{lines[-1] if lines else 'no output'}")
         for name in ("model.onnx", "model.onnx.data", GENAI_CONFIG):
             if (build / name).is_file():
                 shutil.move(str(build / name), str(out / name))
         if not (out / "model.onnx").is_file() or not (out / GENAI_CONFIG).is_file():
-            raise ExportError(f"onnxruntime-genai's builder wrote no model.onnx and {GENAI_CONFIG}")
+            raise ExportError(f"onnxruntime-genai's builder did not write model.onnx or "
+                              f"{GENAI_CONFIG}")
         # The HF configs and the tokenizer files as this transformers wrote them: the builder's
-        # newer transformers writes a tokenizer_config.json older ones cannot read.
+        # transformers may write a tokenizer_config.json other versions cannot read.
         for name in ("config.json", "generation_config.json", "tokenizer.json",
                      "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
             if (checkpoint / name).is_file():
                 shutil.copy2(checkpoint / name, out / name)
+        try:
+            rewrite(str(out))
+        except ValueError as err:
+            raise ExportError(f"cannot give the graph the last-logits head: {err}") from err
+    except ExportError:
+        remove_graph(out)
+        raise
     finally:
         shutil.rmtree(build, ignore_errors=True)
         shutil.rmtree(cache, ignore_errors=True)
     _ensure_chat_template(tokenizer, out)
-    keep_last_logits(out)
     check_contract(out)
 
 
 def remove_graph(out: Path) -> None:
     """Removes an export's graph files from `out` (the checkpoint and the rest stay)."""
-    for name in ("model.onnx", "model.onnx.data", EXTERNAL_DATA, GENAI_CONFIG):
+    for name in ("model.onnx", "model.onnx.data", "model.onnx.tmp", EXTERNAL_DATA, GENAI_CONFIG):
         (out / name).unlink(missing_ok=True)
-
-
-def keep_last_logits(out: Path) -> None:
-    """Gives the graph the `num_logits_to_keep` input (keep_logits.py), as the default model has."""
-    if not KEEP_LOGITS.is_file():
-        log.warning("%s not found: the LM head runs on every prompt position", KEEP_LOGITS)
-        return
-    done = subprocess.run([sys.executable, str(KEEP_LOGITS), str(out)], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-3:])
-        raise ExportError(f"keep_logits.py failed (exit {done.returncode}): {tail}")
 
 
 def check_contract(out: Path) -> None:

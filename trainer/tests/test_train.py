@@ -270,7 +270,28 @@ def test_an_architecture_the_builder_does_not_know_gets_optimums_graph(tmp_path:
     assert summary["export"]["graph"] == "optimum"
     assert summary["export"]["verify"][0]["first_token_match"] is True
     assert not (out / "genai_config.json").exists() and not (out / "model.onnx.data").exists()
+    assert not (out / ".genai-build").exists() and not (out / ".genai-cache").exists()
     assert leftovers(out) == []
+    # Asked for the builder's graph by name, the run fails instead, and writes nothing.
+    strict = tmp_path / "strict"
+    run = run_trainer("--base", str(base), "--data", str(exp), "--out", str(strict),
+                      "--graph", "genai", "--max-steps", "1", "--max-seq-len", "256",
+                      "--no-generate-eval", "--threads", THREADS)
+    assert_error(run, 1, "onnxruntime-genai's builder failed")
+    assert not strict.exists() and leftovers(strict) == []
+
+
+def test_graph_optimum_on_request(tmp_path: Path):
+    exp = write_exp(tmp_path / "exp", TRAIN, HELDOUT)
+    out = tmp_path / "out"
+    run = run_trainer("--base", TINY_BASE, "--data", str(exp), "--out", str(out), "--graph",
+                      "optimum", "--max-steps", "2", "--no-generate-eval", "--threads", THREADS)
+    assert run.rc == 0, run.stderr[-3000:]
+    assert [(e["stage"], e.get("graph")) for e in run.of("export")] == [
+        ("onnx", "optimum"), ("verify", None)]
+    summary = json.loads((out / "spot_training.json").read_text())
+    assert summary["export"]["graph"] == "optimum"
+    assert not (out / "genai_config.json").exists()
 
 
 def test_genai_graph_cannot_be_int8(tmp_path: Path):

@@ -4,7 +4,7 @@
 //!
 //! Two layouts load: the HF/optimum one (config.json, generation_config.json, tokenizer.json,
 //! tokenizer_config.json, chat template, model.onnx [+ model.onnx_data]) and the one written by
-//! onnxruntime-genai's model builder (genai_config.json in place of config.json).
+//! onnxruntime-genai's model builder (genai_config.json, with or without config.json beside it).
 
 use std::path::{Path, PathBuf};
 
