@@ -9,7 +9,8 @@
 //! (seeded), so a run is reproducible: a small general model that answers the plain prompt with
 //! prose only has to copy lines and write their replacement. Small models also often answer with
 //! the whole rewritten function instead of blocks; such an answer is accepted when it redefines a
-//! function the prompt showed. When no answer validates, one-line edits of the best-ranked
+//! function the prompt showed, keeps at least half of its lines and does not make it call itself
+//! (their "rewrites" are often a stub that calls itself). When no answer validates, one-line edits of the best-ranked
 //! functions (`mutate`) are ranked by how much likelier the model finds the edited line than the
 //! original, given the issue; the best one it prefers is validated like an answer.
 //! Pure of the LSP and the CLI: both call [`issue_to_patch`] and render the [`Patch`].
@@ -635,7 +636,11 @@ pub fn validate(
 ) -> Result<Vec<FileEdit>, String> {
     let mut blocks = edit::parse_blocks(answer);
     if blocks.is_empty() {
-        blocks = rewrite_blocks(snippets, answer);
+        let (rewrites, implausible) = rewrite_blocks(snippets, answer);
+        if rewrites.is_empty() && !implausible.is_empty() {
+            return Err(implausible.join("; "));
+        }
+        blocks = rewrites;
     }
     if blocks.is_empty() {
         return Err("no SEARCH/REPLACE block and no rewritten function in the answer".to_owned());
@@ -708,9 +713,11 @@ fn resolve_path(ws: &Workspace<'_>, snippets: &[Snippet], named: &str) -> Option
 }
 
 /// Blocks from an answer that rewrote whole functions: each top-level function in the answer's
-/// code that has the name of a function shown to the model replaces that function.
-fn rewrite_blocks(snippets: &[Snippet], answer: &str) -> Vec<Block> {
+/// code that has the name of a function shown to the model replaces that function, unless the
+/// rewrite is implausible as a fix ([`implausible_rewrite`]; why goes to the second list).
+fn rewrite_blocks(snippets: &[Snippet], answer: &str) -> (Vec<Block>, Vec<String>) {
     let mut blocks = Vec::new();
+    let mut implausible = Vec::new();
     for code in edit::code_blocks(answer) {
         for snip in snippets {
             let Some(name) = &snip.name else { continue };
@@ -737,6 +744,10 @@ fn rewrite_blocks(snippets: &[Snippet], answer: &str) -> Vec<Block> {
             if blocks.iter().any(|b: &Block| b.search == snip.text) {
                 continue;
             }
+            if let Some(why) = implausible_rewrite(short, &snip.text, &replace) {
+                implausible.push(why);
+                continue;
+            }
             blocks.push(Block {
                 path: Some(snip.path.clone()),
                 search: snip.text.clone(),
@@ -748,7 +759,58 @@ fn rewrite_blocks(snippets: &[Snippet], answer: &str) -> Vec<Block> {
             });
         }
     }
-    blocks
+    (blocks, implausible)
+}
+
+/// Functions this short may be rewritten whole.
+const REWRITE_FREE_LINES: usize = 2;
+
+/// Why a function an answer rewrote is not taken as a fix of `original`, if it is not. A small
+/// model asked for a fix often "rewrites" a function into something else: a one-line stub with a
+/// made-up docstring, or a call of itself. A fix changes some lines of a function and keeps the
+/// rest, so a rewrite must keep at least half of the original's non-blank lines (trimmed, in
+/// order), and must not call itself where the original did not. SEARCH/REPLACE blocks, which
+/// say what they replace, are not judged this way.
+fn implausible_rewrite(name: &str, original: &str, rewritten: &str) -> Option<String> {
+    let lines = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (old, new) = (lines(original), lines(rewritten));
+    if old.len() > REWRITE_FREE_LINES {
+        let kept: usize = similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new)
+            .iter()
+            .filter(|op| op.tag() == similar::DiffTag::Equal)
+            .map(|op| op.old_range().len())
+            .sum();
+        if kept * 2 < old.len() {
+            return Some(format!(
+                "the answer rewrites `{name}` keeping {kept} of its {} lines: not a fix",
+                old.len()
+            ));
+        }
+    }
+    let calls_itself = |ls: &[String]| ls.iter().skip(1).any(|l| calls(l, name));
+    if calls_itself(&new) && !calls_itself(&old) {
+        return Some(format!(
+            "the answer's `{name}` calls itself, which the original does not"
+        ));
+    }
+    None
+}
+
+/// Does `line` call `name` (`name(`, `self.name(`, `Self::name(`, not `other_name(`)?
+fn calls(line: &str, name: &str) -> bool {
+    let pattern = format!("{name}(");
+    line.match_indices(&pattern).any(|(at, _)| {
+        line[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|ch| !(ch.is_alphanumeric() || ch == '_'))
+    })
 }
 
 /// `text` re-indented so that its first line gets the indentation of `target`.
@@ -804,14 +866,59 @@ mod tests {
             text: "    def total(self):\n        return sum(self.items) - 1\n".into(),
         }];
         let answer = "Here is the corrected function:\n```python\ndef total(self):\n    return sum(self.items)\n```\nThis removes the off-by-one.";
-        let blocks = rewrite_blocks(&snippets, answer);
+        let (blocks, implausible) = rewrite_blocks(&snippets, answer);
+        assert!(implausible.is_empty(), "{implausible:?}");
         assert_eq!(blocks.len(), 1);
         assert_eq!(
             blocks[0].replace,
             "    def total(self):\n        return sum(self.items)\n"
         );
         assert_eq!(blocks[0].search, snippets[0].text);
-        assert!(rewrite_blocks(&snippets, "```python\ndef other():\n    pass\n```").is_empty());
+        assert!(
+            rewrite_blocks(&snippets, "```python\ndef other():\n    pass\n```")
+                .0
+                .is_empty()
+        );
+    }
+
+    /// What SmolLM2-135M answered for the demo's issue (fixtures/demo.sh): both functions
+    /// "rewritten" into a docstring and a call of themselves. Neither is taken; a real fix is.
+    #[test]
+    fn rewrites_that_drop_a_function_or_make_it_call_itself_are_refused() {
+        let original = "def order_total(item: Item, quantity: int) -> Decimal:\n    \"\"\"Return the price of ``quantity`` units of ``item`` after bulk discount.\"\"\"\n    if quantity <= 0:\n        raise ValueError(f\"quantity must be positive, got {quantity}\")\n    return apply_discount(item.unit_price * quantity, bulk_discount_percent(quantity))\n";
+        let snippets = vec![Snippet {
+            path: "inventory/pricing.py".into(),
+            name: Some("order_total".into()),
+            start_line: 44,
+            end_line: 48,
+            text: original.into(),
+        }];
+        let stub = "```python\ndef order_total(item, quantity):\n    \"\"\"Return the price of item with quantity amount of quantity\n    above \"\"\"\n    return order_total(item, quantity)\n```";
+        let (blocks, why) = rewrite_blocks(&snippets, stub);
+        assert!(blocks.is_empty(), "{blocks:?}");
+        assert_eq!(
+            why,
+            ["the answer rewrites `order_total` keeping 0 of its 5 lines: not a fix"]
+        );
+        // Keeps the function but adds a call of itself.
+        let recursive = original.replace(
+            "    return apply_discount",
+            "    if quantity > 1000:\n        return order_total(item, 1000)\n    return apply_discount",
+        );
+        let (blocks, why) = rewrite_blocks(&snippets, &format!("```python\n{recursive}```"));
+        assert!(blocks.is_empty());
+        assert_eq!(
+            why,
+            ["the answer's `order_total` calls itself, which the original does not"]
+        );
+        // A fix: one line changed.
+        let fixed = original.replace("quantity <= 0", "quantity < 1");
+        let (blocks, why) = rewrite_blocks(&snippets, &format!("```python\n{fixed}```"));
+        assert!(why.is_empty(), "{why:?}");
+        assert_eq!(blocks.len(), 1);
+        assert!(calls("    return self.total(x)", "total"));
+        assert!(calls("total(1)", "total"));
+        assert!(!calls("    return subtotal(x)", "total"));
     }
 
     #[test]
