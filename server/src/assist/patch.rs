@@ -637,7 +637,9 @@ pub fn validate(
     let mut blocks = edit::parse_blocks(answer);
     if blocks.is_empty() {
         let (rewrites, implausible) = rewrite_blocks(snippets, answer);
-        if rewrites.is_empty() && !implausible.is_empty() {
+        // One implausible rewrite discredits the answer's others: applying only the plausible
+        // ones would make an edit the answer never proposed.
+        if !implausible.is_empty() {
             return Err(implausible.join("; "));
         }
         blocks = rewrites;
@@ -919,6 +921,46 @@ mod tests {
         assert!(calls("    return self.total(x)", "total"));
         assert!(calls("total(1)", "total"));
         assert!(!calls("    return subtotal(x)", "total"));
+    }
+
+    /// An answer that rewrites two functions, one of them into a stub, is refused whole: taking
+    /// only the plausible rewrite would apply an edit the answer never proposed.
+    #[test]
+    fn an_answer_with_one_implausible_rewrite_is_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let text = "def f(x):\n    a = x + 1\n    b = a * 2\n    return b\n\n\ndef g(y):\n    return y - 1\n";
+        std::fs::write(root.join("m.py"), text).unwrap();
+        let index = Index::new(root, crate::index::IndexOptions::default());
+        let read = |p: &str| (p == "m.py").then(|| text.to_owned());
+        let ws = Workspace {
+            index: &index,
+            read: &read,
+            history: None,
+        };
+        let snippet = |name: &str, start: u32, end: u32| Snippet {
+            path: "m.py".into(),
+            name: Some(name.into()),
+            start_line: start,
+            end_line: end,
+            text: text
+                .lines()
+                .skip(start as usize - 1)
+                .take((end - start + 1) as usize)
+                .map(|l| format!("{l}\n"))
+                .collect(),
+        };
+        let snippets = vec![snippet("f", 1, 4), snippet("g", 7, 8)];
+        let both = "```python\ndef f(x):\n    return f(x)\n\n\ndef g(y):\n    return y + 1\n```";
+        let err = validate(&ws, &snippets, both).unwrap_err();
+        assert_eq!(
+            err,
+            "the answer rewrites `f` keeping 1 of its 4 lines: not a fix"
+        );
+        let one = "```python\ndef g(y):\n    return y + 1\n```";
+        let edits = validate(&ws, &snippets, one).expect("a plausible rewrite");
+        assert_eq!(edits.len(), 1);
+        assert!(edits[0].after.contains("return y + 1") && edits[0].after.contains("b = a * 2"));
     }
 
     #[test]
