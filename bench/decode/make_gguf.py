@@ -3,12 +3,14 @@
   f32:  llama.cpp's convert_hf_to_gguf.py (from the llama-cpp-python sdist in the uv cache, or
         `pip download`ed once), every tensor f32;
   Q4_0: that f32 GGUF quantized by llama.cpp itself (llama_model_quantize through
-        llama-cpp-python; block 32, symmetric int4, the tied embedding/output matrix kept at Q6_K).
+        llama-cpp-python; block 32, symmetric int4, the tied embedding/output matrix kept at Q6_K);
+  Q4_K_M: the same, llama.cpp's quality-keeping 4-bit mix (K-quants, some tensors at 5-8 bits;
+        rows not a multiple of 256 fall back to other types).
 
 Used by build_qwen_random.py (the Qwen-0.5B-shaped model) and by run.sh for SmolLM2 (its fp32
 checkpoint, dequantized from the Q4_1 GGUF, as an F32 GGUF: the same weights as spot's fp32 graph).
 Run with a python that has transformers and torch (the model venv):
-  python make_gguf.py HF_DIR OUT.f32.gguf --genai-python PY [--q4-0 OUT.q4_0.gguf]
+  python make_gguf.py HF_DIR OUT.f32.gguf --genai-python PY [--q4-0 OUT.gguf] [--q4-k-m OUT.gguf]
 Each output is skipped when it exists.
 """
 
@@ -79,18 +81,22 @@ def f32_gguf(hf_dir: Path, out: Path, genai_python: str) -> None:
     log(f"GGUF f32 (convert_hf_to_gguf.py from {src}) in {time.time() - t:.0f}s: {out}")
 
 
-def q4_0_gguf(f32: Path, out: Path, genai_python: str) -> None:
-    """An f32 GGUF quantized to Q4_0 by llama.cpp."""
+def quantized_gguf(f32: Path, out: Path, genai_python: str, ftype: str) -> None:
+    """An f32 GGUF quantized by llama.cpp to `ftype` (a LLAMA_FTYPE_MOSTLY_* name)."""
     t = time.time()
     tmp = out.with_name(out.name + ".partial")
     code = ("import sys, llama_cpp as l\n"
             "p = l.llama_model_quantize_default_params()\n"
-            "p.ftype = l.LLAMA_FTYPE_MOSTLY_Q4_0\n"
+            f"p.ftype = l.LLAMA_FTYPE_MOSTLY_{ftype}\n"
             "p.nthread = 0\n"
             "sys.exit(l.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), p))\n")
     subprocess.run([genai_python, "-c", code, str(f32), str(tmp)], check=True)
     tmp.rename(out)
-    log(f"GGUF Q4_0 in {time.time() - t:.0f}s: {out}")
+    log(f"GGUF {ftype} in {time.time() - t:.0f}s: {out}")
+
+
+def q4_0_gguf(f32: Path, out: Path, genai_python: str) -> None:
+    quantized_gguf(f32, out, genai_python, "Q4_0")
 
 
 def main():
@@ -99,11 +105,13 @@ def main():
     parser.add_argument("f32", type=Path, help="the f32 GGUF to write")
     parser.add_argument("--genai-python", required=True, help="python with llama-cpp-python")
     parser.add_argument("--q4-0", type=Path, help="also write this Q4_0 GGUF")
+    parser.add_argument("--q4-k-m", type=Path, help="also write this Q4_K_M GGUF")
     args = parser.parse_args()
     if not args.f32.exists():
         f32_gguf(args.hf_dir, args.f32, args.genai_python)
-    if args.q4_0 and not args.q4_0.exists():
-        q4_0_gguf(args.f32, args.q4_0, args.genai_python)
+    for out, ftype in ((args.q4_0, "Q4_0"), (args.q4_k_m, "Q4_K_M")):
+        if out and not out.exists():
+            quantized_gguf(args.f32, out, args.genai_python, ftype)
 
 
 if __name__ == "__main__":

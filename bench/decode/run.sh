@@ -81,10 +81,13 @@ for dir in "$data/build/$name-onnx-fp32" "$data/models/$name"-*-optimum; do
 done
 
 # llama.cpp at spot's precisions: the same fp32 weights as an F32 GGUF, and llama.cpp's own Q4_0
-# of them next to the original Q4_1.
+# (plain 4-bit, like spot's int4 plain) and Q4_K_M (its quality-keeping mix, like int4
+# k-quant-mixed) of them next to the original Q4_1.
 "$model_venv/bin/python" "$here/make_gguf.py" "$hf" "$data/build/$name-f32.gguf" \
-  --q4-0 "$data/build/$name-q4_0.gguf" --genai-python "$venv/bin/python"
+  --q4-0 "$data/build/$name-q4_0.gguf" --q4-k-m "$data/build/$name-q4_k_m.gguf" \
+  --genai-python "$venv/bin/python"
 
 "$model_venv/bin/python" "$here/bench.py" --spot "$root/target/release/spot" "${models[@]}" \
   --gguf "F32 gguf=$data/build/$name-f32.gguf" --gguf "Q4_1 gguf=$gguf" \
-  --gguf "Q4_0 gguf=$data/build/$name-q4_0.gguf" --bench-python "$venv/bin/python" --keep-dir "$data/build/keep" ${args[@]+"${args[@]}"}
+  --gguf "Q4_0 gguf=$data/build/$name-q4_0.gguf" --gguf "Q4_K_M gguf=$data/build/$name-q4_k_m.gguf" \
+  --bench-python "$venv/bin/python" --keep-dir "$data/build/keep" ${args[@]+"${args[@]}"}
