@@ -10,9 +10,10 @@
 //! prose only has to copy lines and write their replacement. Small models also often answer with
 //! the whole rewritten function instead of blocks; such an answer is accepted when it redefines a
 //! function the prompt showed, keeps at least half of its lines and does not make it call itself
-//! (their "rewrites" are often a stub that calls itself). When no answer validates, one-line edits of the best-ranked
-//! functions (`mutate`) are ranked by how much likelier the model finds the edited line than the
-//! original, given the issue; the best one it prefers is validated like an answer.
+//! (their "rewrites" are often a stub that calls itself). When no answer validates, one-line
+//! edits of the best-ranked functions (`mutate`) are ranked by how much likelier the model finds
+//! the edited line than the original, given the issue; the best one it prefers is validated like
+//! an answer.
 //! Pure of the LSP and the CLI: both call [`issue_to_patch`] and render the [`Patch`].
 
 use std::path::Path;
@@ -774,13 +775,9 @@ const REWRITE_FREE_LINES: usize = 2;
 /// order), and must not call itself where the original did not. SEARCH/REPLACE blocks, which
 /// say what they replace, are not judged this way.
 fn implausible_rewrite(name: &str, original: &str, rewritten: &str) -> Option<String> {
-    let lines = |t: &str| -> Vec<String> {
-        t.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
+    fn lines(t: &str) -> Vec<&str> {
+        t.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    }
     let (old, new) = (lines(original), lines(rewritten));
     if old.len() > REWRITE_FREE_LINES {
         let kept: usize = similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new)
@@ -795,7 +792,7 @@ fn implausible_rewrite(name: &str, original: &str, rewritten: &str) -> Option<St
             ));
         }
     }
-    let calls_itself = |ls: &[String]| ls.iter().skip(1).any(|l| calls(l, name));
+    let calls_itself = |ls: &[&str]| ls.iter().skip(1).any(|l| calls(l, name));
     if calls_itself(&new) && !calls_itself(&old) {
         return Some(format!(
             "the answer's `{name}` calls itself, which the original does not"
