@@ -112,13 +112,12 @@ def export_genai(checkpoint: Path, out: Path, tokenizer: Any) -> None:
                               f"{GENAI_CONFIG}")
         # The HF configs and the tokenizer files as this transformers wrote them: the builder's
         # transformers may write a tokenizer_config.json other versions cannot read.
-        for name in ("config.json", "generation_config.json", "tokenizer.json",
-                     "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
-            if (checkpoint / name).is_file():
+        for name in CONTRACT_FILES:
+            if name != "model.onnx" and (checkpoint / name).is_file():
                 shutil.copy2(checkpoint / name, out / name)
         try:
             rewrite(str(out))
-        except ValueError as err:
+        except Exception as err:  # a graph it cannot read or rewrite: optimum's export instead
             raise ExportError(f"cannot give the graph the last-logits head: {err}") from err
     except ExportError:
         remove_graph(out)
