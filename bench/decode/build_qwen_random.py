@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "fixtures
 from build_default_model import genai_build  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_gguf import f32_gguf, q4_0_gguf  # noqa: E402
+from make_gguf import f32_gguf, quantized_gguf  # noqa: E402
 
 NAME = "qwen0.5b-random"
 SEED = 0
@@ -96,7 +96,7 @@ def gguf_build(hf_dir: Path, build: Path, genai_python: str):
     if not f32.exists():
         f32_gguf(hf_dir, f32, genai_python)
     if not q4.exists():
-        q4_0_gguf(f32, q4, genai_python)
+        quantized_gguf(f32, q4, genai_python, "Q4_0")
 
 
 def main():

@@ -95,10 +95,6 @@ def quantized_gguf(f32: Path, out: Path, genai_python: str, ftype: str) -> None:
     log(f"GGUF {ftype} in {time.time() - t:.0f}s: {out}")
 
 
-def q4_0_gguf(f32: Path, out: Path, genai_python: str) -> None:
-    quantized_gguf(f32, out, genai_python, "Q4_0")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("hf_dir", type=Path)
