@@ -7,7 +7,8 @@
 //! - bm25: lexical search over function-level chunks, a file scored by its best chunk (the
 //!   query drops stop words and adds word forms: `merging` → `merge`);
 //! - bm25-files: the same with whole files as documents;
-//! - modules: plain words and the `scope:` of the first line naming a file or directory;
+//! - modules: plain words and the `scope:` of the first line naming a file or directory (a
+//!   compound name such as `fish_completions` when the issue says each of its parts);
 //! - literals: quoted strings, error messages and `--flags` found verbatim in a file, by rarity;
 //! - commits: files changed by past commits whose messages resemble the issue (BM25);
 //! - prior: files past fixes changed most, recent ones counting more;
@@ -568,9 +569,23 @@ impl Ctx<'_> {
             let comps = components(&f.path);
             let mut score = 0.0;
             let mut hits = Vec::new();
-            for (k, c) in comps.iter().enumerate() {
+            for (k, (c, raw)) in comps.iter().zip(f.path.split('/')).enumerate() {
                 let scope = scopes.contains(c.as_str());
-                if !scope && !words.contains(c.as_str()) {
+                // A compound name whose every part the issue says (`fish_completions` for
+                // "fish shell completion") names the file once per part; a plural name is
+                // said by its singular.
+                let said = |p: &str| {
+                    words.contains(p) || p.strip_suffix('s').is_some_and(|p| words.contains(p))
+                };
+                let parts = name_parts(raw.split('.').next().unwrap_or(raw));
+                let words_said = if said(c) {
+                    1.0
+                } else if parts.len() >= 2 && parts.iter().all(|p| said(p)) {
+                    parts.len() as f64
+                } else {
+                    0.0
+                };
+                if !scope && words_said == 0.0 {
                     continue;
                 }
                 let idf = (n_files / *n_under.get(c).unwrap_or(&1) as f64)
@@ -578,7 +593,7 @@ impl Ctx<'_> {
                     .max(0.1);
                 // The file's own name counts double; a `scope:` prefix is a deliberate pointer.
                 let own = if k + 1 == comps.len() { 2.0 } else { 1.0 };
-                score += idf * own * if scope { 3.0 } else { 1.0 };
+                score += idf * own * if scope { 3.0 } else { words_said };
                 hits.push(c.clone());
             }
             if score > 0.0 {
@@ -767,3 +782,24 @@ fn rank_functions(ctx: &Ctx<'_>, top: &Fused, limit: usize) -> Vec<FunctionCandi
 
 #[cfg(test)]
 mod tests;
+
+/// The lowercase parts of a compound name: `fish_completions`, `fish-completions`,
+/// `fishCompletions` → `fish`, `completions`.
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    for piece in name.split(['_', '-']) {
+        let mut cur = String::new();
+        let mut prev_lower = false;
+        for ch in piece.chars() {
+            if ch.is_uppercase() && prev_lower && !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur).to_lowercase());
+            }
+            prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
+            cur.push(ch);
+        }
+        if !cur.is_empty() {
+            parts.push(cur.to_lowercase());
+        }
+    }
+    parts
+}

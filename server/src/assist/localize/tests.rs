@@ -201,3 +201,35 @@ fn support_paths() {
         assert_eq!(is_support_path(path), support, "{path}");
     }
 }
+
+/// A file named by a compound of the issue's words (`fish_completions` for "fish shell
+/// completion") ranks above the file named by one of them (`completions`).
+#[test]
+fn compound_module_names() {
+    check(
+        r#"
+//- /completions.go
+package cobra
+func GenCompletion() {}
+//- /fish_completions.go
+package cobra
+func genFish() {}
+//- /bashCompletionsV2.go
+package cobra
+func genBashV2() {}
+"#,
+        "fix: quote args in fish shell completion",
+        &[Signal::Modules],
+        expect![[r#"
+            fish_completions.go  modules #1 (fish_completions)
+            completions.go  modules #2 (completions)
+            fn completions.go::GenCompletion  bm25 #1
+            fn fish_completions.go::genFish  bm25 #2
+        "#]],
+    );
+    assert_eq!(
+        super::name_parts("bashCompletionsV2"),
+        ["bash", "completions", "v2"]
+    );
+    assert_eq!(super::name_parts("fish-completions"), ["fish", "completions"]);
+}
