@@ -231,5 +231,8 @@ func genBashV2() {}
         super::name_parts("bashCompletionsV2"),
         ["bash", "completions", "v2"]
     );
-    assert_eq!(super::name_parts("fish-completions"), ["fish", "completions"]);
+    assert_eq!(
+        super::name_parts("fish-completions"),
+        ["fish", "completions"]
+    );
 }
