@@ -564,6 +564,9 @@ impl Ctx<'_> {
             }
         }
         let n_files = self.files.len().max(1) as f64;
+        // A plural name is said by its singular.
+        let said =
+            |p: &str| words.contains(p) || p.strip_suffix('s').is_some_and(|p| words.contains(p));
         let mut scored = Vec::new();
         for (i, f) in self.files.iter().enumerate() {
             let comps = components(&f.path);
@@ -572,18 +575,16 @@ impl Ctx<'_> {
             for (k, (c, raw)) in comps.iter().zip(f.path.split('/')).enumerate() {
                 let scope = scopes.contains(c.as_str());
                 // A compound name whose every part the issue says (`fish_completions` for
-                // "fish shell completion") names the file once per part; a plural name is
-                // said by its singular.
-                let said = |p: &str| {
-                    words.contains(p) || p.strip_suffix('s').is_some_and(|p| words.contains(p))
-                };
-                let parts = name_parts(raw.split('.').next().unwrap_or(raw));
+                // "fish shell completion") names the file once per part.
                 let words_said = if said(c) {
                     1.0
-                } else if parts.len() >= 2 && parts.iter().all(|p| said(p)) {
-                    parts.len() as f64
                 } else {
-                    0.0
+                    let parts = name_parts(raw.split('.').next().unwrap_or(raw));
+                    if parts.len() >= 2 && parts.iter().all(|p| said(p)) {
+                        parts.len() as f64
+                    } else {
+                        0.0
+                    }
                 };
                 if !scope && words_said == 0.0 {
                     continue;
@@ -783,23 +784,15 @@ fn rank_functions(ctx: &Ctx<'_>, top: &Fused, limit: usize) -> Vec<FunctionCandi
 #[cfg(test)]
 mod tests;
 
-/// The lowercase parts of a compound name: `fish_completions`, `fish-completions`,
-/// `fishCompletions` → `fish`, `completions`.
+/// The parts of a compound name (`fish_completions`, `fish-completions`, `fishCompletions` →
+/// `fish`, `completions`): the index's terms of it other than the whole name.
 fn name_parts(name: &str) -> Vec<String> {
+    let whole = name.to_lowercase();
     let mut parts = Vec::new();
-    for piece in name.split(['_', '-']) {
-        let mut cur = String::new();
-        let mut prev_lower = false;
-        for ch in piece.chars() {
-            if ch.is_uppercase() && prev_lower && !cur.is_empty() {
-                parts.push(std::mem::take(&mut cur).to_lowercase());
-            }
-            prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
-            cur.push(ch);
+    tokenize::for_each_term(name, |t| {
+        if t != whole {
+            parts.push(t.to_owned());
         }
-        if !cur.is_empty() {
-            parts.push(cur.to_lowercase());
-        }
-    }
+    });
     parts
 }

@@ -227,9 +227,10 @@ func genBashV2() {}
             fn fish_completions.go::genFish  bm25 #2
         "#]],
     );
+    // The index's parts: single letters and digits are not terms.
     assert_eq!(
         super::name_parts("bashCompletionsV2"),
-        ["bash", "completions", "v2"]
+        ["bash", "completions"]
     );
     assert_eq!(
         super::name_parts("fish-completions"),
