@@ -15,7 +15,9 @@
 //! - cochange: files past commits changed together with the best files of the above.
 //!
 //! History signals need a [`History`] (read by `learn/history`, older than the indexed state).
-//! Test, doc, example and benchmark files rank below sources. Functions are ranked inside the
+//! Test, doc, example and benchmark files rank below sources; declaration files (stubs, files
+//! that define types but no function) lose a fifth of their fused score unless the issue speaks
+//! of types or documentation. Functions are ranked inside the
 //! best files. Pure function of the index, the text and the history; files are read through
 //! [`Sources::text`] only.
 
@@ -40,6 +42,41 @@ const SIMILAR_COMMITS: usize = 30;
 const PRIOR_HALF_LIFE: f64 = 200.0;
 /// Files of the first fusion whose co-changed files are looked up.
 const SEED_FILES: usize = 5;
+/// The fused score of a declaration file (a stub, or a file that defines types but no function)
+/// is multiplied by this unless the issue speaks of types or documentation: a fix is usually in
+/// code that runs, while declarations and their doc comments match an issue's words well.
+const DECLARATION_WEIGHT: f64 = 0.8;
+/// Words by which an issue speaks of types or documentation (sorted); then declaration files
+/// keep their score.
+const DECLARATION_WORDS: &[&str] = &[
+    "annotate",
+    "annotated",
+    "annotation",
+    "annotations",
+    "doc",
+    "docs",
+    "docstring",
+    "docstrings",
+    "document",
+    "documentation",
+    "documented",
+    "generic",
+    "generics",
+    "jsdoc",
+    "mypy",
+    "overload",
+    "overloads",
+    "pyright",
+    "signature",
+    "signatures",
+    "stub",
+    "stubs",
+    "type",
+    "typed",
+    "types",
+    "typescript",
+    "typing",
+];
 
 /// The signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -125,6 +162,9 @@ pub struct LocalizeOptions {
     pub signals: Vec<Signal>,
     /// Also return each signal's own ranking (what the fusion weights are fitted on).
     pub keep_signals: bool,
+    /// Rank declaration files below code unless the issue speaks of types or documentation
+    /// (see [`DECLARATION_WEIGHT`]); off for the evaluation's floor and its ablation.
+    pub demote_declarations: bool,
 }
 
 impl Default for LocalizeOptions {
@@ -134,6 +174,7 @@ impl Default for LocalizeOptions {
             max_functions: 10,
             signals: Signal::ALL.to_vec(),
             keep_signals: false,
+            demote_declarations: true,
         }
     }
 }
@@ -257,7 +298,14 @@ pub fn localize_with(
     for &signal in opts.signals.iter().filter(|s| !s.second_stage()) {
         rankings.push((signal, ctx.rank(signal, &[])));
     }
-    let first = fuse(&files, &rankings);
+    let about_declarations = clues
+        .words
+        .iter()
+        .chain(&clues.scopes)
+        .any(|w| DECLARATION_WORDS.binary_search(&w.as_str()).is_ok());
+    let demote = opts.demote_declarations && !about_declarations;
+    let fuse = |rankings: &[(Signal, Ranked)]| fuse(&files, rankings, demote);
+    let first = fuse(&rankings);
     let seeds: Vec<(usize, f64)> = first
         .iter()
         .take(SEED_FILES)
@@ -269,11 +317,7 @@ pub fn localize_with(
         rankings.push((signal, ctx.rank(signal, &seeds)));
         second = true;
     }
-    let fused = if second {
-        fuse(&files, &rankings)
-    } else {
-        first
-    };
+    let fused = if second { fuse(&rankings) } else { first };
     let top: Fused = fused.into_iter().take(opts.max_files).collect();
     let functions = rank_functions(&ctx, &top, opts.max_functions);
     let signals = if opts.keep_signals {
@@ -309,8 +353,13 @@ pub fn localize_with(
     }
 }
 
-/// Weighted reciprocal rank fusion; support files (tests, docs, examples) below sources.
-fn fuse(files: &[Arc<FileEntry>], rankings: &[(Signal, Ranked)]) -> Fused {
+/// Weighted reciprocal rank fusion; support files (tests, docs, examples) below sources;
+/// with `demote_declarations`, declaration files' scores times [`DECLARATION_WEIGHT`].
+fn fuse(
+    files: &[Arc<FileEntry>],
+    rankings: &[(Signal, Ranked)],
+    demote_declarations: bool,
+) -> Fused {
     let mut fused: HashMap<usize, (f64, Vec<String>)> = HashMap::new();
     for (signal, ranked) in rankings {
         let ranks = tied_ranks(ranked);
@@ -329,7 +378,14 @@ fn fuse(files: &[Arc<FileEntry>], rankings: &[(Signal, Ranked)]) -> Fused {
     }
     let mut out: Fused = fused
         .into_iter()
-        .map(|(f, (score, why))| (f, score, why))
+        .map(|(f, (score, mut why))| {
+            if demote_declarations && files.get(f).is_some_and(|e| is_declaration_file(e)) {
+                why.push("declarations only, below code".to_owned());
+                (f, score * DECLARATION_WEIGHT, why)
+            } else {
+                (f, score, why)
+            }
+        })
         .collect();
     let support = |f: usize| is_support_path(path_of(files, f));
     out.sort_by(|a, b| {
@@ -362,6 +418,29 @@ fn tied_ranks(ranked: &Ranked) -> Vec<f64> {
         start = end;
     }
     out
+}
+
+/// A stub (`.pyi`, `.d.ts`) or a file that defines types but no function, method or macro:
+/// where behaviour is described, not where it runs. (A crate root of `mod` lines is not one.)
+fn is_declaration_file(file: &FileEntry) -> bool {
+    let path = file.path.as_str();
+    let defs = &file.index.defs;
+    [".pyi", ".d.ts", ".d.mts", ".d.cts"]
+        .iter()
+        .any(|ext| path.ends_with(ext))
+        || (defs.iter().any(|d| {
+            matches!(
+                d.kind,
+                DefKind::Class
+                    | DefKind::Struct
+                    | DefKind::Enum
+                    | DefKind::Interface
+                    | DefKind::Trait
+                    | DefKind::TypeAlias
+            )
+        }) && !defs
+            .iter()
+            .any(|d| matches!(d.kind, DefKind::Function | DefKind::Method | DefKind::Macro)))
 }
 
 fn path_of(files: &[Arc<FileEntry>], f: usize) -> &str {
@@ -564,9 +643,6 @@ impl Ctx<'_> {
             }
         }
         let n_files = self.files.len().max(1) as f64;
-        // A plural name is said by its singular.
-        let said =
-            |p: &str| words.contains(p) || p.strip_suffix('s').is_some_and(|p| words.contains(p));
         let mut scored = Vec::new();
         for (i, f) in self.files.iter().enumerate() {
             let comps = components(&f.path);
@@ -575,12 +651,12 @@ impl Ctx<'_> {
             for (k, (c, raw)) in comps.iter().zip(f.path.split('/')).enumerate() {
                 let scope = scopes.contains(c.as_str());
                 // A compound name whose every part the issue says (`fish_completions` for
-                // "fish shell completion") names the file once per part.
-                let words_said = if said(c) {
+                // "fish shell completions") names the file once per part.
+                let words_said = if words.contains(c.as_str()) {
                     1.0
                 } else {
                     let parts = name_parts(raw.split('.').next().unwrap_or(raw));
-                    if parts.len() >= 2 && parts.iter().all(|p| said(p)) {
+                    if parts.len() >= 2 && parts.iter().all(|p| words.contains(p.as_str())) {
                         parts.len() as f64
                     } else {
                         0.0

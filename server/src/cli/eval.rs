@@ -37,7 +37,8 @@ pub struct LocalizeEvalArgs {
     /// At most this many bug-fix commits, newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// Also measure spot with each signal removed, one at a time.
+    /// Also measure spot with each signal removed, one at a time, and without the rule that
+    /// ranks declaration files below code.
     #[arg(long)]
     pub ablation: bool,
     /// Past commits (the parent's ancestors) spot reads for its history signals.

@@ -8,7 +8,8 @@
 //! nothing of the fix or later commits leaks in. Consecutive cases update one in-memory index
 //! by the files that differ between their parents. Reports file Acc@1, Acc@5, Recall@5 and
 //! function Recall@5 for spot, the lexical floor (spot's lexical signals alone), spot with
-//! each signal removed (the ablation, on request), spot with a model reranking its best files
+//! each signal and the declaration-file rule removed (the ablation, on request), spot with a
+//! model reranking its best files
 //! (with a rerank model), and plain BM25 over whole files, measured in the same run.
 
 use std::collections::{HashMap, HashSet};
@@ -189,6 +190,7 @@ pub fn eval_localize(
             "floor".to_owned(),
             LocalizeOptions {
                 signals: Signal::FLOOR.to_vec(),
+                demote_declarations: false,
                 ..LocalizeOptions::default()
             },
         ),
@@ -199,6 +201,13 @@ pub fn eval_localize(
             o.signals.retain(|&x| x != s);
             methods.push((format!("spot -{}", s.as_str()), o));
         }
+        methods.push((
+            "spot -declarations".to_owned(),
+            LocalizeOptions {
+                demote_declarations: false,
+                ..LocalizeOptions::default()
+            },
+        ));
     }
     let mut sums = vec![Sums::default(); methods.len() + 1];
     let mut rerank_sums = Sums::default();

@@ -203,7 +203,7 @@ fn support_paths() {
 }
 
 /// A file named by a compound of the issue's words (`fish_completions` for "fish shell
-/// completion") ranks above the file named by one of them (`completions`).
+/// completions") ranks above the file named by one of them (`completions`).
 #[test]
 fn compound_module_names() {
     check(
@@ -218,7 +218,7 @@ func genFish() {}
 package cobra
 func genBashV2() {}
 "#,
-        "fix: quote args in fish shell completion",
+        "fix: quote args in fish shell completions",
         &[Signal::Modules],
         expect![[r#"
             fish_completions.go  modules #1 (fish_completions)
@@ -235,5 +235,49 @@ func genBashV2() {}
     assert_eq!(
         super::name_parts("fish-completions"),
         ["fish", "completions"]
+    );
+}
+
+const HOOKS: &str = r#"
+//- /src/types/hooks.ts
+/** Hooks run before a retry: a hook that throws stops the retry, and its error is thrown. */
+export type BeforeRetryHook = (retryCount: number) => void;
+/** The hooks of a request: called before each retry, in order; one that throws stops it. */
+export interface Hooks {
+    beforeRetry: BeforeRetryHook[];
+}
+
+//- /src/core/client.ts
+export function retry(hooks, retryCount) {
+    for (const hook of hooks.beforeRetry) {
+        hook(retryCount);
+    }
+}
+"#;
+
+/// A file that only declares types (or a stub) ranks below the code that runs unless the issue
+/// speaks of types or documentation: its doc comments match the issue's words best.
+#[test]
+fn declaration_files_yield_to_code_unless_the_issue_is_about_types() {
+    let lexical = [Signal::Bm25, Signal::Bm25Files];
+    check(
+        HOOKS,
+        "A hook that throws before a retry does not stop the retry",
+        &lexical,
+        expect![[r#"
+            src/core/client.ts  bm25 #2 (retry), bm25-files #2
+            src/types/hooks.ts  bm25 #1, bm25-files #1, declarations only, below code
+            fn src/core/client.ts::retry  bm25 #2
+        "#]],
+    );
+    check(
+        HOOKS,
+        "typing: a hook that throws before a retry does not stop the retry",
+        &lexical,
+        expect![[r#"
+            src/types/hooks.ts  bm25 #1, bm25-files #1
+            src/core/client.ts  bm25 #2 (retry), bm25-files #2
+            fn src/core/client.ts::retry  bm25 #2
+        "#]],
     );
 }
