@@ -17,9 +17,8 @@
 //! History signals need a [`History`] (read by `learn/history`, older than the indexed state).
 //! Test, doc, example and benchmark files rank below sources; declaration files (stubs, files
 //! that define types but no function) lose a fifth of their fused score unless the issue speaks
-//! of types or documentation. Functions are ranked inside the
-//! best files. Pure function of the index, the text and the history; files are read through
-//! [`Sources::text`] only.
+//! of types or documentation. Functions are ranked inside the best files. Pure function of the
+//! index, the text and the history; files are read through [`Sources::text`] only.
 
 mod clues;
 pub mod history;
@@ -857,9 +856,6 @@ fn rank_functions(ctx: &Ctx<'_>, top: &Fused, limit: usize) -> Vec<FunctionCandi
     out
 }
 
-#[cfg(test)]
-mod tests;
-
 /// The parts of a compound name (`fish_completions`, `fish-completions`, `fishCompletions` →
 /// `fish`, `completions`): the index's terms of it other than the whole name.
 fn name_parts(name: &str) -> Vec<String> {
@@ -872,3 +868,6 @@ fn name_parts(name: &str) -> Vec<String> {
     });
     parts
 }
+
+#[cfg(test)]
+mod tests;

@@ -281,3 +281,8 @@ fn declaration_files_yield_to_code_unless_the_issue_is_about_types() {
         "#]],
     );
 }
+
+#[test]
+fn declaration_words_are_sorted() {
+    assert!(super::DECLARATION_WORDS.windows(2).all(|w| w[0] < w[1]));
+}
