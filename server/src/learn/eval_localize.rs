@@ -9,8 +9,8 @@
 //! by the files that differ between their parents. Reports file Acc@1, Acc@5, Recall@5 and
 //! function Recall@5 for spot, the lexical floor (spot's lexical signals alone), spot with
 //! each signal and the declaration-file rule removed (the ablation, on request), spot with a
-//! model reranking its best files
-//! (with a rerank model), and plain BM25 over whole files, measured in the same run.
+//! model reranking its best files (with a rerank model), and plain BM25 over whole files,
+//! measured in the same run.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
