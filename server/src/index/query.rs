@@ -231,12 +231,11 @@ impl Index {
         hits
     }
 
-    /// BM25 over function-level chunks with the code-aware tokenizer.
+    /// BM25 over function-level chunks with the code-aware tokenizer; a term the query
+    /// repeats weighs that many times ([`tokenize::query_terms`]).
     pub fn search(&self, query: &str, limit: usize) -> Vec<ChunkHit> {
-        let mut terms: Vec<u64> = Vec::new();
-        tokenize::term_hashes(query, &mut terms);
-        terms.sort_unstable();
-        terms.dedup();
+        let (terms, weights): (Vec<u64>, Vec<f32>) =
+            tokenize::query_terms(query).into_iter().unzip();
         if terms.is_empty() || limit == 0 {
             return Vec::new();
         }
@@ -260,7 +259,8 @@ impl Index {
         let avg_len = total_len as f32 / n_chunks as f32;
         let idf: Vec<f32> = df
             .iter()
-            .map(|&d| (1.0 + (n_chunks as f32 - d as f32 + 0.5) / (d as f32 + 0.5)).ln())
+            .zip(&weights)
+            .map(|(&d, &q)| q * (1.0 + (n_chunks as f32 - d as f32 + 0.5) / (d as f32 + 0.5)).ln())
             .collect();
 
         let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(limit + 1);
@@ -321,12 +321,11 @@ impl Index {
 
 impl Index {
     /// Plain BM25 with whole files as documents (the baseline localization is measured
-    /// against). Term frequencies are summed over a file's chunks.
+    /// against). Term frequencies are summed over a file's chunks; query terms weigh as in
+    /// [`Index::search`].
     pub fn search_files(&self, query: &str, limit: usize) -> Vec<(String, f32)> {
-        let mut terms: Vec<u64> = Vec::new();
-        tokenize::term_hashes(query, &mut terms);
-        terms.sort_unstable();
-        terms.dedup();
+        let (terms, weights): (Vec<u64>, Vec<f32>) =
+            tokenize::query_terms(query).into_iter().unzip();
         let files = self.snapshot();
         if terms.is_empty() || files.is_empty() {
             return Vec::new();
@@ -358,7 +357,8 @@ impl Index {
                         continue;
                     }
                     let d = df.get(t).copied().unwrap_or(0.0);
-                    let idf = (1.0 + (n - d + 0.5) / (d + 0.5)).ln();
+                    let q = weights.get(t).copied().unwrap_or(1.0);
+                    let idf = q * (1.0 + (n - d + 0.5) / (d + 0.5)).ln();
                     score += idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1.0)));
                 }
                 (score > 0.0).then(|| (f.path.clone(), score))

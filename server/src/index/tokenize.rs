@@ -51,6 +51,23 @@ pub fn term_hashes(text: &str, out: &mut Vec<u64>) {
     for_each_term(text, |t| out.push(term_hash(t)));
 }
 
+/// The distinct terms of a search query, sorted, each with how often the query says it: a
+/// term said twice weighs twice (BM25's query term frequency with k3 → ∞, as Lucene sums
+/// repeated clauses). Localization says an issue's title twice this way.
+pub fn query_terms(query: &str) -> Vec<(u64, f32)> {
+    let mut all = Vec::new();
+    term_hashes(query, &mut all);
+    all.sort_unstable();
+    let mut out: Vec<(u64, f32)> = Vec::new();
+    for h in all {
+        match out.last_mut() {
+            Some((last, n)) if *last == h => *n += 1.0,
+            _ => out.push((h, 1.0)),
+        }
+    }
+    out
+}
+
 fn emit_word(word: &str, buf: &mut String, f: &mut impl FnMut(&str)) {
     lowercase_into(word, buf);
     if buf.len() >= MIN_TERM_LEN {
@@ -175,6 +192,16 @@ mod tests {
         let mut out = Vec::new();
         for_each_term(text, |t| out.push(t.to_owned()));
         out
+    }
+
+    #[test]
+    fn query_terms_count_repeats() {
+        let q = query_terms("retry Retry retry_delay delay");
+        let count = |t: &str| q.iter().find(|(h, _)| *h == term_hash(t)).map(|(_, n)| *n);
+        assert_eq!(count("retry"), Some(3.0));
+        assert_eq!(count("delay"), Some(2.0));
+        assert_eq!(count("retry_delay"), Some(1.0));
+        assert!(q.windows(2).all(|w| w[0].0 < w[1].0));
     }
 
     #[test]

@@ -401,12 +401,15 @@ fn quoted(text: &str, quote: char) -> impl Iterator<Item = &str> {
     out.into_iter()
 }
 
-/// The issue with plain stop words removed (identifiers, paths and code stay whole), plus the
+/// The issue with plain stop words removed (identifiers, paths and code stay whole), its title
+/// (first line) said twice, plus the
 /// other forms of its plain words (`merging` → `merge`), since code names things by stems.
 fn query(issue: &str) -> String {
-    let mut out = String::with_capacity(issue.len());
+    let mut out = String::with_capacity(issue.len() * 2);
     let mut extra: Vec<String> = Vec::new();
-    for raw in issue.split_whitespace() {
+    // The title (the first line) twice: it is the issue's summary, the body its context.
+    let title = issue.lines().next().unwrap_or("");
+    for raw in issue.split_whitespace().chain(title.split_whitespace()) {
         let word = raw.trim_matches(|ch: char| !ch.is_alphanumeric());
         if word.chars().all(|ch| ch.is_alphabetic()) {
             let lower = word.to_lowercase();
@@ -512,7 +515,7 @@ and parseHttpHeader() isn't called; the user's asdict fails."#,
                 words ["asdict", "box", "call", "calle", "called", "crash", "fail", "fails", "file", "line", "name", "positive", "quantity", "rais", "raise", "raises", "traceback", "user", "widget"]
                 scopes []
                 literals ["app/cli.py", "quantity must be positive", "widget box"]
-                query "`Store.remove_item` crash inventory/store.py:12 name \"widget box\" Traceback: File \"app/cli.py\", line 3. Raises ValueError: quantity positive parseHttpHeader() isn't called; user's asdict fails. call calle fail rais raise "
+                query "`Store.remove_item` crash inventory/store.py:12 name \"widget box\" Traceback: File \"app/cli.py\", line 3. Raises ValueError: quantity positive parseHttpHeader() isn't called; user's asdict fails. `Store.remove_item` crash inventory/store.py:12 name \"widget box\" call calle fail rais raise "
             "#]],
         );
     }
@@ -527,7 +530,7 @@ and parseHttpHeader() isn't called; the user's asdict fails."#,
                 words ["regression", "searcher"]
                 scopes ["searcher"]
                 literals ["after-context", "line-buffered"]
-                query "searcher: regression `-A/--after-context` --line-buffered "
+                query "searcher: regression `-A/--after-context` --line-buffered searcher: regression `-A/--after-context` --line-buffered "
             "#]],
         );
         check(
@@ -538,7 +541,7 @@ and parseHttpHeader() isn't called; the user's asdict fails."#,
                 words ["completion", "completions", "empty", "skip"]
                 scopes ["bash"]
                 literals []
-                query "fix(bash-v2): skip empty completions completion "
+                query "fix(bash-v2): skip empty completions fix(bash-v2): skip empty completions completion "
             "#]],
         );
         check(
@@ -549,7 +552,7 @@ and parseHttpHeader() isn't called; the user's asdict fails."#,
                 words ["handle"]
                 scopes []
                 literals []
-                query "Handle `backoffLimit` `undefined` undefin undefine "
+                query "Handle `backoffLimit` `undefined` Handle `backoffLimit` `undefined` undefin undefine "
             "#]],
         );
     }

@@ -89,7 +89,8 @@ impl History {
     }
 
     /// Past commits whose messages are most like `query` (BM25), best first, at most
-    /// `limit`: (commit index, score).
+    /// `limit`: (commit index, score). Each distinct term counts once: weighing repeats (the
+    /// issue's title, said twice) here cost 0.013 Acc@1 held out (bench/README.md).
     pub fn similar(&self, query: &str, limit: usize) -> Vec<(usize, f64)> {
         let mut q = Vec::new();
         tokenize::term_hashes(query, &mut q);

@@ -223,8 +223,8 @@ func genBashV2() {}
         expect![[r#"
             fish_completions.go  modules #1 (fish_completions)
             completions.go  modules #2 (completions)
-            fn completions.go::GenCompletion  bm25 #1
-            fn fish_completions.go::genFish  bm25 #2
+            fn fish_completions.go::genFish  bm25 #1
+            fn completions.go::GenCompletion  bm25 #3
         "#]],
     );
     // The index's parts: single letters and digits are not terms.
@@ -285,4 +285,30 @@ fn declaration_files_yield_to_code_unless_the_issue_is_about_types() {
 #[test]
 fn declaration_words_are_sorted() {
     assert!(super::DECLARATION_WORDS.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// The title (first line) is said twice in the lexical query: here the body names the other
+/// file with more words, and the title's file still comes first.
+#[test]
+fn the_title_weighs_more_than_the_body() {
+    check(
+        r#"
+//- /net/retry.py
+def backoff(attempt):
+    """Delay before the next retry."""
+    return 2 ** attempt
+//- /net/timeout.py
+def connect_limit(host):
+    """Timeout when opening a connection."""
+    return 10
+"#,
+        "Retry delay grows too fast\n\nSeen while opening a connection, after the timeout.",
+        &[Signal::Bm25, Signal::Bm25Files],
+        expect![[r#"
+            net/retry.py  bm25 #1 (backoff), bm25-files #1
+            net/timeout.py  bm25 #2 (connect_limit), bm25-files #2
+            fn net/retry.py::backoff  bm25 #1
+            fn net/timeout.py::connect_limit  bm25 #2
+        "#]],
+    );
 }
