@@ -5,7 +5,7 @@
 //! - symbols: identifiers the issue names (`snake_case`, `camelCase`, `Type.method`, `call()`,
 //!   backticked words) that a file defines, rarer names weighing more;
 //! - bm25: lexical search over function-level chunks, a file scored by its best chunk (the
-//!   query drops stop words and adds word forms: `merging` → `merge`);
+//!   query drops stop words, adds word forms, `merging` → `merge`, and says the title twice);
 //! - bm25-files: the same with whole files as documents;
 //! - modules: plain words and the `scope:` of the first line naming a file or directory (a
 //!   compound name such as `fish_completions` when the issue says each of its parts);
