@@ -45,7 +45,7 @@ def run_child(cmd: list[str]) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as tmp:
         rss_file = Path(tmp) / "rss"
         wrapped = [TIME, "-f", "%M", "-o", str(rss_file), *cmd] if Path(TIME).exists() else cmd
-        proc = subprocess.run(wrapped, capture_output=True, text=True)
+        proc = subprocess.run(wrapped, check=False, capture_output=True, text=True)
         rss_kb = float(rss_file.read_text().split()[-1]) if rss_file.exists() else float("nan")
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -82,7 +82,8 @@ def read_bandwidth(gib: int = 1, tries: int = 5) -> tuple[float, str]:
             bw = a.nbytes / (time.perf_counter() - t0)
             if bw > best_bw:
                 best_bw, how = bw, label
-    del a, parts
+    parts.clear()  # views of `a`: released with it
+    del a
     return best_bw, f"numpy int64 sum over {gib} GiB, best of {tries}, {how}"
 
 
@@ -171,7 +172,8 @@ def main():
     print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s ({bandwidth_how})", file=sys.stderr)
 
     first_model = (args.spot_model + args.genai_model)[0].split("=", 1)[1]
-    from transformers import AutoTokenizer  # the model venv's (reads the HF tokenizer files)
+    # The model venv's transformers (reads the HF tokenizer files).
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(first_model)
     prompt = args.prompt_text or tok.apply_chat_template(
