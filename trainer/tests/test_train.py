@@ -281,6 +281,65 @@ def test_an_architecture_the_builder_does_not_know_gets_optimums_graph(tmp_path:
     assert not strict.exists() and leftovers(strict) == []
 
 
+# The builder's export of the run below, made wrong after the fact (one MLP weight scaled by -3)
+# in a child process that otherwise runs the trainer as spot does: a stand-in for a builder that
+# mis-exports an architecture it accepts.
+WRONG_BUILDER = """
+import sys
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+
+import spot_trainer.export as export
+
+real = export.export_genai
+
+
+def wrong(checkpoint, out, tokenizer):
+    real(checkpoint, out, tokenizer)
+    graph = Path(out) / "model.onnx"
+    model = onnx.load(str(graph))
+    weights = [t for t in model.graph.initializer if "mlp" in t.name and t.dims and len(t.dims) == 2]
+    weights[-1].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weights[-1]) * -3.0,
+                                                 weights[-1].name))
+    for f in Path(out).glob("model.onnx*"):
+        f.unlink()
+    onnx.save_model(model, str(graph), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx.data")
+
+
+export.export_genai = wrong
+from spot_trainer.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_builder_graph_that_fails_verification_gets_optimums_graph(tmp_path: Path):
+    """The builder exports the model but its graph disagrees with torch: with --graph auto the
+    run falls back to optimum's export, verifies that one, and says why."""
+    import sys
+
+    exp = write_exp(tmp_path / "exp", TRAIN, HELDOUT)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", WRONG_BUILDER, "train", "--base", TINY_BASE, "--data", str(exp),
+         "--out", str(out), "--max-steps", "2", "--no-generate-eval", "--threads", THREADS],
+        capture_output=True, text=True, timeout=300)
+    run = Run(proc.returncode, parse_events(proc.stdout), proc.stderr)
+    assert run.rc == 0, run.stderr[-3000:]
+    assert [(e["stage"], e.get("graph")) for e in run.of("export")] == [
+        ("onnx", "genai"), ("onnx", "optimum"), ("verify", None)]
+    assert "export verification failed" in run.stderr
+    assert "optimum exports the model instead" in run.stderr
+    summary = json.loads((out / "spot_training.json").read_text())
+    assert summary["export"]["graph"] == "optimum"
+    assert summary["export"]["verify"][0]["first_token_match"] is True
+    assert not (out / "genai_config.json").exists() and not (out / "model.onnx.data").exists()
+    assert leftovers(out) == []
+
+
 def test_graph_optimum_on_request(tmp_path: Path):
     exp = write_exp(tmp_path / "exp", TRAIN, HELDOUT)
     out = tmp_path / "out"
