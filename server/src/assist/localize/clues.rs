@@ -402,8 +402,8 @@ fn quoted(text: &str, quote: char) -> impl Iterator<Item = &str> {
 }
 
 /// The issue with plain stop words removed (identifiers, paths and code stay whole), its title
-/// (first line) said twice, plus the
-/// other forms of its plain words (`merging` → `merge`), since code names things by stems.
+/// (first line) said twice, plus the other forms of its plain words (`merging` → `merge`), since
+/// code names things by stems.
 fn query(issue: &str) -> String {
     let mut out = String::with_capacity(issue.len() * 2);
     let mut extra: Vec<String> = Vec::new();
