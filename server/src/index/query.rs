@@ -346,19 +346,21 @@ impl Index {
                 }
             }
         }
+        let idf: Vec<f32> = df
+            .iter()
+            .zip(&weights)
+            .map(|(&d, &q)| q * (1.0 + (n - d + 0.5) / (d + 0.5)).ln())
+            .collect();
         let mut scored: Vec<(String, f32)> = files
             .iter()
             .zip(&lens)
             .filter_map(|(f, &len)| {
                 let mut score = 0.0;
-                for (t, &term) in terms.iter().enumerate() {
+                for (&term, &idf) in terms.iter().zip(&idf) {
                     let tf: f32 = f.index.postings_of(term).iter().map(|p| p.tf as f32).sum();
                     if tf == 0.0 {
                         continue;
                     }
-                    let d = df.get(t).copied().unwrap_or(0.0);
-                    let q = weights.get(t).copied().unwrap_or(1.0);
-                    let idf = q * (1.0 + (n - d + 0.5) / (d + 0.5)).ln();
                     score += idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg.max(1.0)));
                 }
                 (score > 0.0).then(|| (f.path.clone(), score))

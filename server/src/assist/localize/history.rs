@@ -92,10 +92,10 @@ impl History {
     /// `limit`: (commit index, score). Each distinct term counts once: weighing repeats (the
     /// issue's title, said twice) here cost 0.013 Acc@1 held out (bench/README.md).
     pub fn similar(&self, query: &str, limit: usize) -> Vec<(usize, f64)> {
-        let mut q = Vec::new();
-        tokenize::term_hashes(query, &mut q);
-        q.sort_unstable();
-        q.dedup();
+        let q: Vec<u64> = tokenize::query_terms(query)
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
         let n = self.commits.len() as f64;
         if q.is_empty() || n == 0.0 {
             return Vec::new();
