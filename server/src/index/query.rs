@@ -239,7 +239,10 @@ impl Index {
         if terms.is_empty() || limit == 0 {
             return Vec::new();
         }
-        let files = self.snapshot();
+        let mut files = self.snapshot();
+        // Path order: equal scores rank (and are cut at `limit`) the same way in every run,
+        // whatever order the file map iterates in.
+        files.sort_by(|a, b| a.path.cmp(&b.path));
         // Corpus statistics, summed over the files.
         let mut n_chunks = 0u64;
         let mut total_len = 0u64;
