@@ -393,6 +393,130 @@ fn experience_builds_four_verified_units_from_the_history() {
     );
 }
 
+/// The code snippets of an issue-to-patch prompt: each `PATH, lines A-B (NAME):` header with its
+/// fenced code.
+fn snippets(prompt: &str) -> Vec<String> {
+    let code = prompt
+        .split("## Code")
+        .nth(1)
+        .and_then(|c| c.split("## Answer format").next())
+        .unwrap_or("");
+    let mut out: Vec<String> = Vec::new();
+    for line in code.lines() {
+        if line.contains(", lines ") && line.ends_with(':') && !line.starts_with(' ') {
+            out.push(String::new());
+        }
+        if let Some(last) = out.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    out.iter().map(|s| s.trim_end().to_owned()).collect()
+}
+
+/// A bug-replay sample's prompt is the prompt `spot patch` builds for the same issue in a
+/// checkout of the fix's parent (localization with the history as the parent knew it, the
+/// files as they were): a model learns the prompts it is later served.
+#[test]
+fn bug_replay_prompts_are_what_patch_builds_at_the_parent() {
+    let Some(case) = expert_case() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let repo = case.ws.to_str().unwrap();
+    let (ok, _, err) = spot(
+        case.data.path(),
+        &[
+            "experience",
+            repo,
+            "--out",
+            out.path().to_str().unwrap(),
+            "--max-qa",
+            "0",
+            "--max-masked",
+            "0",
+            "--max-tests",
+            "0",
+            "--heldout",
+            "0",
+        ],
+    );
+    assert!(ok, "{err}");
+    let replays: Vec<serde_json::Value> = read_jsonl(&out.path().join("train.jsonl"))
+        .into_iter()
+        .filter(|s| s["meta"]["id"].as_str().unwrap().starts_with("bug:"))
+        .collect();
+    assert!(replays.len() >= 2, "{replays:?}");
+    for sample in replays.iter().take(2) {
+        let fix = sample["meta"]["id"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("bug:")
+            .unwrap();
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        git(&["checkout", "-q", &format!("{fix}^")]);
+        let issue = git(&["log", "-1", "--format=%B", fix]);
+        let model = case.model.to_str().unwrap();
+        let (_, _, err) = spot_code(
+            case.data.path(),
+            &[
+                "patch",
+                repo,
+                &issue,
+                "--model",
+                model,
+                "--candidates",
+                "1",
+                "--mutants",
+                "0",
+                "-v",
+            ],
+        );
+        // The same snippets in the same order, except that the served prompt fits the model's
+        // context (it may show fewer) and the learned one makes room for the functions the fix
+        // changed (replacing the last snippets).
+        let learned = sample["messages"][1]["content"].as_str().unwrap();
+        let served = err
+            .split_once("<|im_start|>user\n")
+            .and_then(|(_, rest)| rest.split_once("<|im_end|>"))
+            .map(|(user, _)| user)
+            .unwrap_or_else(|| panic!("no prompt in {err}"));
+        let (learned_snippets, served_snippets) = (snippets(learned), snippets(served));
+        assert!(!served_snippets.is_empty(), "{served}");
+        let same = learned_snippets
+            .iter()
+            .zip(&served_snippets)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let answer = sample["messages"][2]["content"].as_str().unwrap();
+        let searched: Vec<&str> = answer
+            .split("<<<<<<< SEARCH\n")
+            .skip(1)
+            .filter_map(|block| block.split("\n=======").next())
+            .flat_map(str::lines)
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        // Where they part before the served prompt ends, the learned one shows a changed function.
+        if same < served_snippets.len() {
+            for extra in &learned_snippets[same..] {
+                assert!(
+                    searched.iter().any(|l| extra.contains(l)),
+                    "fix {fix}: the learned prompt shows a snippet the served one does not, and \
+                     the fix does not change it:\n{extra}\nlearned:\n{learned}\nserved:\n{served}"
+                );
+            }
+        }
+        git(&["checkout", "-q", "-"]);
+    }
+}
+
 /// `spot patch --apply` with the expert fixture model writes the real historical fix; without
 /// `--apply` it only prints the diff; a missing model is a clear error.
 #[test]

@@ -4,8 +4,10 @@
 //! 2. masked functions — a function removed from its file, to be re-implemented; the answer is
 //!    the original;
 //! 3. bug replay — a historical fix commit reversed: the commit message as the issue, the
-//!    issue-to-patch prompt spot itself would build at the parent commit (same localization, same
-//!    code, same answer format), answered with the fix as search/replace blocks;
+//!    issue-to-patch prompt spot itself would build at the parent commit (same localization, with
+//!    the history as the parent knew it and the files as they were; same code, same answer
+//!    format), answered with the fix as search/replace blocks; the same bug re-injected into
+//!    HEAD, localized with today's history less the fix;
 //! 4. test writing — fix commits that touched tests: the issue and the fix, answered with the
 //!    test change; verified by running the repository's test command (fails before, passes
 //!    after) when one is given.
@@ -23,12 +25,14 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use crate::assist::edit::{self, format_blocks};
-use crate::assist::localize::{is_test_path, localize, LocalizeOptions};
+use crate::assist::localize::{
+    is_test_path, localize_with, History, LocalizeOptions, PastCommit, Sources,
+};
 use crate::assist::patch::PatchOptions;
 use crate::assist::prompt::{self, Snippet};
 use crate::index::{DefKind, FileEntry, Index, Lang};
-use crate::learn::git::{GitError, Repo};
-use crate::learn::history::is_fix_message;
+use crate::learn::git::{Commit, GitError, Repo};
+use crate::learn::history::{is_fix_message, past_commit, HISTORY_DEPTH};
 use crate::learn::snapshot::{materialize_in_scratch, Snapshot};
 use crate::model::ChatMessage;
 
@@ -508,6 +512,19 @@ fn skip(summary: &mut Summary, unit: Unit, why: &str) {
         .or_default() += 1;
 }
 
+/// Localization's history at a commit: the commits of `log` (newest first, `past` their
+/// [`PastCommit`]s) that `known` keeps, at most [`HISTORY_DEPTH`], as spot reads it when serving.
+fn history_of(log: &[Commit], past: &[PastCommit], known: impl Fn(&str) -> bool) -> History {
+    History::new(
+        log.iter()
+            .zip(past)
+            .filter(|(c, _)| known(&c.id))
+            .map(|(_, p)| p.clone())
+            .take(HISTORY_DEPTH)
+            .collect(),
+    )
+}
+
 /// A fix's changed files: (path, text before, text after).
 type Changes = Vec<(String, String, String)>;
 
@@ -519,9 +536,13 @@ fn history(
     summary: &mut Summary,
     progress: &dyn Fn(Unit, usize, usize),
 ) -> Result<(Vec<Sample>, Vec<Sample>), ExperienceError> {
-    let fixes: Vec<_> = repo
-        .log(opts.history)?
-        .into_iter()
+    // The fixes come from the newest `opts.history` commits; localization's history (as spot
+    // reads it when serving: HISTORY_DEPTH commits) may reach further back.
+    let log = repo.log(opts.history.saturating_add(HISTORY_DEPTH))?;
+    let past: Vec<PastCommit> = log.iter().map(past_commit).collect();
+    let fixes: Vec<_> = log
+        .iter()
+        .take(opts.history)
         .filter(|c| c.parents.len() == 1 && is_fix_message(&c.message))
         .collect();
     let mut bugs: Vec<Sample> = Vec::new();
@@ -579,7 +600,9 @@ fn history(
         }
         snap.checkout(parent)?;
         if bugs.len() < opts.max_bug_replay {
-            match bug_replay(snap, parent, &c.message, &changes, &answer, opts) {
+            let ancestors: HashSet<String> = repo.rev_list(parent)?.into_iter().collect();
+            let known = history_of(&log, &past, |id| ancestors.contains(id));
+            match bug_replay(snap, parent, &c.message, &changes, &answer, &known, opts) {
                 Ok(messages) => {
                     let key = xxhash_rust::xxh3::xxh3_64(answer.as_bytes());
                     if seen.insert(key) {
@@ -622,8 +645,11 @@ fn history(
     // The same bugs re-injected into today's code, as a user meets them.
     if let Some(head) = repo.log(1)?.first().map(|c| c.id.clone()) {
         snap.checkout(&head)?;
+        let ancestors: HashSet<String> = repo.rev_list(&head)?.into_iter().collect();
         for (id, message, changes) in &replayed {
-            match reinjected(snap, &head, message, changes, opts)? {
+            // Today's history without the fix itself: a bug being fixed is not in it yet.
+            let known = history_of(&log, &past, |c| c != id && ancestors.contains(c));
+            match reinjected(snap, &head, message, changes, &known, opts)? {
                 Ok(messages) => bugs.push(Sample {
                     messages,
                     meta: Meta {
@@ -663,15 +689,28 @@ fn bug_replay(
     message: &str,
     changes: &[(String, String, String)],
     answer: &str,
+    history: &History,
     opts: &ExperienceOptions,
 ) -> Result<Vec<ChatMessage>, &'static str> {
     let patch_opts = PatchOptions::default();
-    let index = snap.index();
-    let loc = localize(index, message, &LocalizeOptions::default());
     let texts: BTreeMap<&str, &str> = changes
         .iter()
         .map(|(p, b, _)| (p.as_str(), b.as_str()))
         .collect();
+    // Localized as spot does when serving: with the history, files read at `commit` (the
+    // changed ones in their buggy state).
+    let loc = {
+        let snap: &Snapshot = snap;
+        let read = |p: &str| match texts.get(p) {
+            Some(t) => Some((*t).to_owned()),
+            None => snap.read(commit, p).ok().flatten(),
+        };
+        let sources = Sources {
+            text: &read,
+            history: (!history.is_empty()).then_some(history),
+        };
+        localize_with(snap.index(), &sources, message, &LocalizeOptions::default())
+    };
     // Read any file at the parent (cached per call).
     let mut cache: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut wanted: Vec<String> = loc.files.iter().map(|f| f.path.clone()).collect();
@@ -767,6 +806,7 @@ fn reinjected(
     head: &str,
     message: &str,
     changes: &[(String, String, String)],
+    history: &History,
     opts: &ExperienceOptions,
 ) -> Result<Result<Vec<ChatMessage>, &'static str>, ExperienceError> {
     let mut at_head = Vec::new();
@@ -798,7 +838,7 @@ fn reinjected(
         .iter()
         .map(|(p, b, a)| format_blocks(p, b, a))
         .collect();
-    let result = bug_replay(snap, head, message, &at_head, &answer, opts);
+    let result = bug_replay(snap, head, message, &at_head, &answer, history, opts);
     for (path, _, today) in &at_head {
         snap.index().set_text(path, today);
     }
