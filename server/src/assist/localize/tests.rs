@@ -107,8 +107,8 @@ fn lexical_signals_and_support_files_last() {
             tests/test_pricing.py  bm25 #3 (test_bulk_discount_percent), bm25-files #3
             docs/conf.py  bm25 #4, bm25-files #4
             fn shop/pricing.py::bulk_discount_percent  named in the issue, bm25 #1
-            fn tests/test_pricing.py::test_bulk_discount_percent  bm25 #3
-            fn shop/order.py::order_total  bm25 #4
+            fn shop/order.py::order_total  uses a name the issue gives, bm25 #4
+            fn tests/test_pricing.py::test_bulk_discount_percent  uses a name the issue gives, bm25 #3
         "#]],
     );
 }
@@ -169,7 +169,7 @@ Fix totals of empty orders
             shop/order.py  symbols #1 (defines `order_total`)
             shop/pricing.py  cochange #1 (changed with shop/order.py)
             fn shop/order.py::order_total  named in the issue, bm25 #1
-            fn shop/pricing.py::bulk_discount_percent  bm25 #3
+            fn shop/pricing.py::bulk_discount_percent  used by a function the issue names, bm25 #3
         "#]],
     );
 }
@@ -309,6 +309,65 @@ def connect_limit(host):
             net/timeout.py  bm25 #2 (connect_limit), bm25-files #2
             fn net/retry.py::backoff  bm25 #1
             fn net/timeout.py::connect_limit  bm25 #2
+        "#]],
+    );
+}
+
+/// A function that calls a name the issue gives ranks above one that only shares its words.
+#[test]
+fn functions_using_a_named_identifier_rank_higher() {
+    check(
+        r#"
+//- /shop/coupons.py
+def apply_coupon(total, coupon):
+    return total - coupon.amount
+//- /shop/checkout.py
+from shop.coupons import apply_coupon
+
+def describe_coupon(coupon):
+    """Receipt line of a coupon: the total apply_coupon gives, the coupon's total off."""
+    return f"{coupon.code}: {coupon.amount} off the total"
+
+def pay(cart, c):
+    return apply_coupon(sum(cart), c)
+"#,
+        "Wrong total with a coupon: `apply_coupon` is given the wrong total",
+        &[Signal::Symbols, Signal::Bm25],
+        expect![[r#"
+            shop/coupons.py  symbols #1 (defines `apply_coupon`), bm25 #1 (apply_coupon)
+            shop/checkout.py  bm25 #2 (describe_coupon)
+            fn shop/coupons.py::apply_coupon  named in the issue, bm25 #1
+            fn shop/checkout.py::pay  uses a name the issue gives, bm25 #4
+            fn shop/checkout.py::describe_coupon  bm25 #2
+        "#]],
+    );
+}
+
+/// What a function the issue names calls ranks above a function that only shares its words.
+#[test]
+fn what_a_named_function_calls_ranks_higher() {
+    check(
+        r#"
+//- /shop/pricing.py
+def tier_percent(quantity):
+    if quantity > 10:
+        return 5
+    return 0
+
+def order_total(price, quantity):
+    return price * quantity * (100 - tier_percent(quantity)) / 100
+
+def receipt_line(total, quantity):
+    """The order's total for its quantity of units, as a receipt line of the order."""
+    return f"{quantity} units: order total {total:.2f}"
+"#,
+        "Wrong order total for 10 units: `order_total(price, 10)` gives no discount",
+        &[Signal::Symbols, Signal::Bm25],
+        expect![[r#"
+            shop/pricing.py  symbols #1 (defines `order_total`), bm25 #1 (order_total)
+            fn shop/pricing.py::order_total  named in the issue, bm25 #1
+            fn shop/pricing.py::tier_percent  used by a function the issue names
+            fn shop/pricing.py::receipt_line  bm25 #2
         "#]],
     );
 }
