@@ -19,8 +19,8 @@
 //! that define types but no function) lose a fifth of their fused score unless the issue speaks
 //! of types or documentation. Functions are ranked inside the best files: named by the issue,
 //! its neighbours in the call graph (using a name it gives, used by a function it names), their
-//! chunk's BM25 score, a quoted string of the issue in their body. Pure function of the index, the text and the history; files are read
-//! through [`Sources::text`] only.
+//! chunk's BM25 score, a quoted string of the issue in their body. Pure function of the index,
+//! the text and the history; files are read through [`Sources::text`] only.
 
 mod clues;
 pub mod history;
