@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fixture, ort_available, uri, Client};
+use common::{fixture, git, ort_available, uri, Client};
 use serde_json::{json, Value};
 
 const SHOP: &str = r#"
@@ -373,21 +373,6 @@ fn apply_edit(text: &str, edit: &Value, uri: &str) -> String {
         out.replace_range(s..e, &t);
     }
     out
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The expert fixture model replays a historical bug of the fixture repository through the

@@ -451,16 +451,7 @@ fn bug_replay_prompts_are_what_patch_builds_at_the_parent() {
             .unwrap()
             .strip_prefix("bug:")
             .unwrap();
-        let git = |args: &[&str]| {
-            let out = Command::new("git")
-                .arg("-C")
-                .arg(repo)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "git {args:?}");
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
+        let git = |args: &[&str]| common::git(&case.ws, args);
         git(&["checkout", "-q", &format!("{fix}^")]);
         let issue = git(&["log", "-1", "--format=%B", fix]);
         let model = case.model.to_str().unwrap();
@@ -529,16 +520,7 @@ fn patch_prints_and_applies_a_validated_diff() {
     .unwrap();
     let fix = scenario["fix_commit"].as_str().unwrap();
     let file = scenario["file"].as_str().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(ws)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let git = |args: &[&str]| common::git(ws, args);
     git(&["checkout", "-q", &format!("{fix}^")]);
     let issue_file = repos.path().join("issue.txt");
     std::fs::write(&issue_file, git(&["log", "-1", "--format=%B", fix])).unwrap();

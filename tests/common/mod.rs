@@ -41,6 +41,22 @@ pub fn write_fixture(root: &Path, spec: &str) {
     flush(&mut current);
 }
 
+/// `git -C dir ARGS`: its stdout; the test fails if git does.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::git::{GitError, Repo};
-use super::history::{is_fix_message, past_commit, HISTORY_DEPTH};
+use super::history::{history_within, is_fix_message, past_commit, HISTORY_DEPTH};
 use crate::assist::localize::{
-    is_support_path, localize_with, message_text, History, LocalizeOptions, PastCommit, Signal,
+    is_support_path, localize_with, message_text, LocalizeOptions, PastCommit, Signal,
     SignalRanking, Sources,
 };
 use crate::assist::rerank::{rerank, ModelScore, RerankOptions};
@@ -261,14 +261,7 @@ pub fn eval_localize(
 
         // The past as the parent knew it: its ancestors, newest first.
         let ancestors: HashSet<String> = repo.rev_list(&case.parent)?.into_iter().collect();
-        let history = History::new(
-            log.iter()
-                .zip(&past)
-                .filter(|(c, _)| ancestors.contains(&c.id))
-                .map(|(_, p)| p.clone())
-                .take(opts.history_depth)
-                .collect(),
-        );
+        let history = history_within(&log, &past, |id| ancestors.contains(id), opts.history_depth);
         let read = |path: &str| texts.get(path).cloned();
         let sources = Sources {
             text: &read,

@@ -31,8 +31,8 @@ use crate::assist::localize::{
 use crate::assist::patch::PatchOptions;
 use crate::assist::prompt::{self, Snippet};
 use crate::index::{DefKind, FileEntry, Index, Lang};
-use crate::learn::git::{Commit, GitError, Repo};
-use crate::learn::history::{is_fix_message, past_commit, HISTORY_DEPTH};
+use crate::learn::git::{GitError, Repo};
+use crate::learn::history::{history_within, is_fix_message, past_commit, HISTORY_DEPTH};
 use crate::learn::snapshot::{materialize_in_scratch, Snapshot};
 use crate::model::ChatMessage;
 
@@ -512,19 +512,6 @@ fn skip(summary: &mut Summary, unit: Unit, why: &str) {
         .or_default() += 1;
 }
 
-/// Localization's history at a commit: the commits of `log` (newest first, `past` their
-/// [`PastCommit`]s) that `known` keeps, at most [`HISTORY_DEPTH`], as spot reads it when serving.
-fn history_of(log: &[Commit], past: &[PastCommit], known: impl Fn(&str) -> bool) -> History {
-    History::new(
-        log.iter()
-            .zip(past)
-            .filter(|(c, _)| known(&c.id))
-            .map(|(_, p)| p.clone())
-            .take(HISTORY_DEPTH)
-            .collect(),
-    )
-}
-
 /// A fix's changed files: (path, text before, text after).
 type Changes = Vec<(String, String, String)>;
 
@@ -601,7 +588,7 @@ fn history(
         snap.checkout(parent)?;
         if bugs.len() < opts.max_bug_replay {
             let ancestors: HashSet<String> = repo.rev_list(parent)?.into_iter().collect();
-            let known = history_of(&log, &past, |id| ancestors.contains(id));
+            let known = history_within(&log, &past, |id| ancestors.contains(id), HISTORY_DEPTH);
             match bug_replay(snap, parent, &c.message, &changes, &answer, &known, opts) {
                 Ok(messages) => {
                     let key = xxhash_rust::xxh3::xxh3_64(answer.as_bytes());
@@ -645,10 +632,10 @@ fn history(
     // The same bugs re-injected into today's code, as a user meets them.
     if let Some(head) = repo.log(1)?.first().map(|c| c.id.clone()) {
         snap.checkout(&head)?;
-        let ancestors: HashSet<String> = repo.rev_list(&head)?.into_iter().collect();
         for (id, message, changes) in &replayed {
-            // Today's history without the fix itself: a bug being fixed is not in it yet.
-            let known = history_of(&log, &past, |c| c != id && ancestors.contains(c));
+            // Today's history (the whole log: all of it is HEAD's) without the fix itself: a bug
+            // being fixed is not in it yet.
+            let known = history_within(&log, &past, |c| c != id, HISTORY_DEPTH);
             match reinjected(snap, &head, message, changes, &known, opts)? {
                 Ok(messages) => bugs.push(Sample {
                     messages,

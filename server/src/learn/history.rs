@@ -53,6 +53,24 @@ pub fn past_commit(c: &Commit) -> PastCommit {
     }
 }
 
+/// The history of a revision read out of a larger log: the commits of `log` (newest first,
+/// `past` their [`PastCommit`]s) that `keep` accepts (the revision's ancestors), at most `depth`.
+pub fn history_within(
+    log: &[Commit],
+    past: &[PastCommit],
+    keep: impl Fn(&str) -> bool,
+    depth: usize,
+) -> History {
+    History::new(
+        log.iter()
+            .zip(past)
+            .filter(|(c, _)| keep(&c.id))
+            .map(|(_, p)| p.clone())
+            .take(depth)
+            .collect(),
+    )
+}
+
 /// The history localization reads for the workspace at `root`: the newest `depth` commits of
 /// HEAD; `None` for a depth of 0 or outside a git repository (logged).
 pub fn workspace_history(root: &Path, depth: usize) -> Option<History> {
