@@ -24,11 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def build():
-    subprocess.run(
-        ["cargo", "build", "--release", "-q", "--bin", "spot", "--example", "index_bench"],
-        cwd=ROOT,
-        check=True,
-    )
+    for target in (["--bin", "spot"], ["-p", "spot-index", "--example", "index_bench"]):
+        subprocess.run(["cargo", "build", "--release", "-q", *target], cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
     return target / "spot", target / "examples" / "index_bench"
 

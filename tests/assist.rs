@@ -48,7 +48,7 @@ const ISSUE: &str =
 but an order reaching a tier's minimum should get its discount.";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn tiny_model() -> PathBuf {

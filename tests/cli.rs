@@ -121,7 +121,7 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
     let root = env!("CARGO_MANIFEST_DIR");
     let repos = tempfile::tempdir().unwrap();
     let status = Command::new("python3")
-        .arg(format!("{root}/../fixtures/repos/make_repos.py"))
+        .arg(format!("{root}/../../fixtures/repos/make_repos.py"))
         .arg(repos.path())
         .output()
         .expect("python3 runs the fixture script");
@@ -132,7 +132,8 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
     );
     let repo = repos.path().join("py-inventory");
     let issue =
-        std::fs::read_to_string(format!("{root}/../fixtures/repos/py-inventory.issue.md")).unwrap();
+        std::fs::read_to_string(format!("{root}/../../fixtures/repos/py-inventory.issue.md"))
+            .unwrap();
     let data = tempfile::tempdir().unwrap();
     let (ok, out, err) = spot(
         data.path(),
@@ -156,7 +157,7 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
         .collect();
     assert!(paths.contains(&"inventory/pricing.py"), "{paths:?}");
     // Localization ranks the buggy file first and the buggy function among the first two.
-    let issue_arg = format!("@{root}/../fixtures/repos/py-inventory.issue.md");
+    let issue_arg = format!("@{root}/../../fixtures/repos/py-inventory.issue.md");
     let (ok, out, err) = spot(
         data.path(),
         &["localize", repo.to_str().unwrap(), &issue_arg, "--json"],
@@ -232,7 +233,7 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
     }
     // `--rerank-model`: spot with the model reranking its best files, in the same run.
     if common::ort_available() {
-        let expert = format!("{root}/../fixtures/models/expert");
+        let expert = format!("{root}/../../fixtures/models/expert");
         let (report, out) = eval(&[
             "--limit",
             "3",
@@ -290,7 +291,7 @@ fn fixture_repos() -> tempfile::TempDir {
     let root = env!("CARGO_MANIFEST_DIR");
     let repos = tempfile::tempdir().unwrap();
     let out = Command::new("python3")
-        .arg(format!("{root}/../fixtures/repos/make_repos.py"))
+        .arg(format!("{root}/../../fixtures/repos/make_repos.py"))
         .arg(repos.path())
         .output()
         .expect("python3 runs the fixture script");
@@ -714,7 +715,7 @@ fn eval_patch_judges_patches_by_the_fixes_own_tests() {
 }
 
 fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The fixture repositories, py-inventory's work tree in them, an empty data dir and the expert

@@ -24,7 +24,7 @@
 //! their log filter (default `spot=info,warn`, which the log assertions rely on).
 //!
 //! Leaves out: model quality, editor clients, and the unit-level framing cases that
-//! `server/src/lsp/framing.rs` tests in-process.
+//! `crates/spot-lsp/src/framing.rs` tests in-process.
 
 mod common;
 

@@ -16,7 +16,7 @@ use common::{spot_bin, Client};
 use serde_json::{json, Value};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn trainer_python() -> Option<PathBuf> {

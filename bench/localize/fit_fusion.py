@@ -15,7 +15,7 @@ Two fusions are compared on the same cases:
   over each case's candidates (a conditional logit), L2-regularized, by gradient ascent.
 
 Prints Acc@1 / Recall@5 for both, fitting and held-out, per repository and on average, and
-the fitted weights in the form `server/src/assist/localize.rs` takes.
+the fitted weights in the form `crates/spot-assist/src/localize.rs` takes.
 
 Needs only numpy. Usage: fit_fusion.py REPORT.json... [--held-out 50] [--l2 0.01]
 """
@@ -38,7 +38,7 @@ SUPPORT_DIRS = {"docs", "examples", "example", "bench", "benches", "benchmarks"}
 
 
 def is_support(path):
-    """Mirrors is_support_path in server/src/assist/localize.rs."""
+    """Mirrors is_support_path in crates/spot-assist/src/localize.rs."""
     parts = path.split("/")
     name = parts[-1]
     test = (any(p in TEST_DIRS for p in parts) or name.startswith("test_")

@@ -604,7 +604,7 @@ fn fault_model_dir_missing_or_corrupt() {
     let _machine = crate::light();
     let sandbox = Sandbox::new();
     repo::write(&sandbox.ws);
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/models");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models");
     let mut rng = Rng::new(99);
     let m = |name: &str| sandbox.root.join("models").join(name);
     std::fs::create_dir_all(m("garbage")).unwrap();

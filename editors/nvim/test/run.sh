@@ -50,7 +50,7 @@ if [ -z "${SPOT_BIN:-}" ]; then
     if [ -x "$b" ]; then SPOT_BIN="$b"; break; fi
   done
 fi
-[ -n "${SPOT_BIN:-}" ] && [ -x "$SPOT_BIN" ] || fail "no spot binary: run 'cargo build --release -p spot' or set SPOT_BIN"
+[ -n "${SPOT_BIN:-}" ] && [ -x "$SPOT_BIN" ] || fail "no spot binary: run 'cargo build --release --bin spot' or set SPOT_BIN"
 SPOT_BIN="$(cd "$(dirname "$SPOT_BIN")" && pwd)/$(basename "$SPOT_BIN")"
 
 if [ -z "${ORT_DYLIB_PATH:-}" ] && [ -d "$HOME/.local/share/spot/onnxruntime" ]; then

@@ -1,5 +1,5 @@
 // spot's LSP extensions as the client sees them: docs/lsp-extensions.md is the contract, and
-// these types mirror it field by field (server/src/lsp/assist.rs builds the values).
+// these types mirror it field by field (crates/spot-lsp/src/assist.rs builds the values).
 
 /** `workspace/executeCommand` commands the server advertises. */
 export const Commands = {

@@ -54,8 +54,8 @@ NODE_BIN="$(dirname "$NODE24")"
 export PATH="$NODE_BIN:$PATH"
 
 if [ -z "${SPOT_BIN:-}" ]; then
-  say "cargo build --release -p spot"
-  (cd "$REPO" && nice cargo build --release -p spot --quiet)
+  say "cargo build --release --bin spot"
+  (cd "$REPO" && nice cargo build --release --bin spot --quiet)
   SPOT_BIN="$REPO/target/release/spot"
 fi
 [ -x "$SPOT_BIN" ] || die "SPOT_BIN=$SPOT_BIN is not an executable"

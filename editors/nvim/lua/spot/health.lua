@@ -104,7 +104,7 @@ function M.check()
   if bin == '' then
     error(
       string.format('`%s` not found', cmd[1]),
-      { 'build it: cargo build --release -p spot, and put target/release on $PATH', 'or: require("spot").setup({ binary = "/path/to/spot" })' }
+      { 'build it: cargo build --release --bin spot, and put target/release on $PATH', 'or: require("spot").setup({ binary = "/path/to/spot" })' }
     )
     return
   end
