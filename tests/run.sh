@@ -8,6 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # ONNX Runtime for the model tests (they fail, not skip, without it).
 bash fixtures/models/setup.sh --runtime-only
 export SPOT_REQUIRE_ORT=1
+# The model tests load ONNX Runtime in the test process, which never runs spot's main(): without
+# this its telemetry writes under ~/.cache/Microsoft (docs/notes/ort-telemetry.md).
+export ORT_DISABLE_TELEMETRY=1
 
 # The trainer's venv (torch, transformers, optimum-onnx; from uv's cache after the first run)
 # for the learning tests, which fail, not skip, without it.

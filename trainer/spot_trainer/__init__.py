@@ -7,4 +7,12 @@ the HF checkpoint for continued learning).
 The command line (`spot-train train ...`, `python -m spot_trainer train ...`) is in `cli`.
 """
 
+import os as _os
+
+# ONNX Runtime (and onnxruntime-genai) write a telemetry device id and event database under
+# ~/.cache/Microsoft and upload them unless this is set before they are first imported;
+# `disable_telemetry_events()` does not stop it (docs/notes/ort-telemetry.md). spot sets it for
+# the trainer too; this covers running the trainer by hand.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 __version__ = "0.1.0"

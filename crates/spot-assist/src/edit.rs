@@ -6,16 +6,23 @@
 //! - [`apply_blocks`] applies them to file texts: an exact unique match first, then a match that
 //!   ignores trailing whitespace, then one that ignores indentation (the replacement is
 //!   re-indented by the same offset). An ambiguous or missing match is an error naming the block.
-//! - [`check_path`] keeps every path inside the workspace (no absolute paths, no `..`, no
-//!   symlink leading out).
+//! - [`check_path`] keeps every path inside the workspace and out of version-control metadata:
+//!   no absolute paths, no `..`, no `.git`/`.hg`/`.svn`/… component, and no symlink anywhere
+//!   on the way (an edit never goes through a link, dangling or not).
 //! - [`unified_diff`] and [`write_atomically`] turn the result into a preview and into files
 //!   (temp file + rename, only when the files still hold the text the edit was computed from).
+//!   Writes resolve every path relative to an opened handle of the workspace root, one
+//!   directory at a time, never following a symlink (cap-std): a directory swapped for a
+//!   symlink while spot writes cannot send the file outside the workspace.
 //! - [`format_blocks`] is the inverse of parsing: the blocks that turn one text into another, as
 //!   the training data (historical bug replay) shows them to the model.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Component, Path, PathBuf};
+
+use cap_fs_ext::{DirExt as _, FollowSymlinks, OpenOptionsFollowExt as _};
+use cap_std::fs::Dir;
 
 use similar::{ChangeTag, TextDiff};
 
@@ -361,47 +368,82 @@ pub enum PathError {
     Absolute(String),
     #[error("`{0}` leaves the workspace")]
     Escapes(String),
+    #[error("`{0}` goes through a symlink; spot does not edit through links")]
+    Symlink(String),
+    #[error("`{0}` is version-control metadata, which spot never edits")]
+    VcsMetadata(String),
     #[error("`{0}` is empty or not a file path")]
     Invalid(String),
 }
 
-/// The absolute path of workspace-relative `rel`, refusing anything that is or could lead
-/// outside `root` (absolute paths, `..`, symlinks resolving elsewhere). `root` must be canonical.
-pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, PathError> {
+/// Directory names of version-control metadata: never edited, never read for a patch. Compared
+/// without regard to case (case-insensitive file systems).
+const VCS_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    ".bzr",
+    "_darcs",
+    ".jj",
+    ".pijul",
+    ".fslckout",
+    "_FOSSIL_",
+    "CVS",
+];
+
+fn is_vcs_metadata(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    VCS_DIRS.iter().any(|v| name.eq_ignore_ascii_case(v))
+}
+
+/// The components of workspace-relative `rel`, refusing absolute paths, `..` and
+/// version-control metadata. `.` components are dropped.
+fn relative_components(rel: &str) -> Result<Vec<&std::ffi::OsStr>, PathError> {
     let p = Path::new(rel);
-    if rel.is_empty() || rel.ends_with('/') {
+    if rel.is_empty() || rel.ends_with('/') || rel.contains('\0') {
         return Err(PathError::Invalid(rel.to_owned()));
     }
     if p.is_absolute() || rel.starts_with('/') || rel.starts_with('\\') {
         return Err(PathError::Absolute(rel.to_owned()));
     }
+    let mut parts = Vec::new();
     for c in p.components() {
         match c {
-            Component::Normal(_) | Component::CurDir => {}
+            Component::Normal(name) if is_vcs_metadata(name) => {
+                return Err(PathError::VcsMetadata(rel.to_owned()))
+            }
+            Component::Normal(name) => parts.push(name),
+            Component::CurDir => {}
             Component::ParentDir => return Err(PathError::Escapes(rel.to_owned())),
             Component::RootDir | Component::Prefix(_) => {
                 return Err(PathError::Absolute(rel.to_owned()))
             }
         }
     }
-    let abs = root.join(p);
-    // The deepest existing ancestor, with symlinks resolved, must stay under the root.
-    let mut existing = abs.as_path();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            if !real.starts_with(root) {
-                return Err(PathError::Escapes(rel.to_owned()));
-            }
-            break;
-        }
-        match existing.parent() {
-            Some(parent) => existing = parent,
-            None => return Err(PathError::Escapes(rel.to_owned())),
-        }
+    if parts.is_empty() {
+        return Err(PathError::Invalid(rel.to_owned()));
     }
-    if std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink()) {
-        // The target was checked above; a symlink itself is still not edited through.
-        return Err(PathError::Escapes(rel.to_owned()));
+    Ok(parts)
+}
+
+/// The absolute path of workspace-relative `rel`, refusing anything that is or could lead
+/// outside `root` or into version-control metadata: absolute paths, `..`, `.git` and its
+/// kin, and a symlink at any existing component (a link is never followed, so a dangling link
+/// to a directory that appears later cannot lead out either). `root` must be canonical.
+/// [`write_atomically`] checks again at write time, relative to an opened root.
+pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, PathError> {
+    let parts = relative_components(rel)?;
+    let mut abs = root.to_path_buf();
+    for part in parts {
+        abs.push(part);
+        match std::fs::symlink_metadata(&abs) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(PathError::Symlink(rel.to_owned()))
+            }
+            Ok(_) => {}
+            // Nothing further exists: the rest is created by the edit.
+            Err(_) => break,
+        }
     }
     Ok(abs)
 }
@@ -506,45 +548,109 @@ pub enum WriteError {
     },
 }
 
+/// Why a step of the write failed: a symlink where a directory or the file should be, or IO.
+fn write_error(
+    dir: &Dir,
+    name: &std::ffi::OsStr,
+    path: &str,
+    source: std::io::Error,
+) -> WriteError {
+    if dir
+        .symlink_metadata(name)
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        WriteError::Path(PathError::Symlink(path.to_owned()))
+    } else {
+        WriteError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The directory that holds `parts`' last component, opened one component at a time from
+/// `root` without following symlinks (a missing directory is created when `create`).
+fn open_parent(
+    root: &Dir,
+    parts: &[&std::ffi::OsStr],
+    path: &str,
+    create: bool,
+) -> Result<Dir, WriteError> {
+    let mut dir = root.try_clone().map_err(|source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        let opened = match dir.open_dir_nofollow(part) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                match dir.create_dir(part) {
+                    Ok(()) => dir.open_dir_nofollow(part),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        dir.open_dir_nofollow(part)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
+        dir = opened.map_err(|e| write_error(&dir, part, path, e))?;
+    }
+    Ok(dir)
+}
+
 /// Writes every edit under `root`: each file goes to a temp file in its own directory and is
 /// renamed over the original, after checking that all files still hold `before` (or, for new
-/// files, do not exist). `root` must be canonical.
+/// files, do not exist). Every path is resolved from an opened handle of `root`, one directory
+/// at a time, refusing symlinks ([`check_path`]'s rules, enforced where the write happens, so a
+/// directory swapped for a link meanwhile cannot redirect it). `root` must be canonical.
 pub fn write_atomically(root: &Path, edits: &[FileEdit]) -> Result<(), WriteError> {
-    let mut staged = Vec::new();
+    let io = |path: &str, source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let root_dir =
+        Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(|e| io(".", e))?;
+    // 1. Every file's directory, opened; every file still as the edit expects.
+    let mut targets = Vec::new();
     for e in edits {
-        let abs = check_path(root, &e.path)?;
-        let current = std::fs::read(&abs);
-        let unchanged = match (&current, e.created) {
-            (Ok(bytes), false) => bytes.as_slice() == e.before.as_bytes(),
-            (Err(err), true) => err.kind() == std::io::ErrorKind::NotFound,
-            _ => false,
+        check_path(root, &e.path)?;
+        let parts = relative_components(&e.path)?;
+        let dir = open_parent(&root_dir, &parts, &e.path, e.created)?;
+        let name = parts[parts.len() - 1].to_os_string();
+        let mut opts = cap_std::fs::OpenOptions::new();
+        opts.read(true).follow(FollowSymlinks::No);
+        let unchanged = match dir.open_with(&name, &opts) {
+            Ok(mut file) if !e.created => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)
+                    .map_err(|err| io(&e.path, err))?;
+                bytes == e.before.as_bytes()
+            }
+            Ok(_) => false,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => e.created,
+            Err(err) => return Err(write_error(&dir, &name, &e.path, err)),
         };
         if !unchanged {
             return Err(WriteError::Changed {
                 path: e.path.clone(),
             });
         }
-        let io = |source| WriteError::Io {
-            path: e.path.clone(),
-            source,
-        };
-        let dir = abs.parent().unwrap_or(root);
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".spot-edit-")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        tmp.write_all(e.after.as_bytes()).map_err(io)?;
-        if let Ok(meta) = std::fs::metadata(&abs) {
+        targets.push((dir, name, e));
+    }
+    // 2. The new contents, each in a temp file beside its target.
+    let mut staged = Vec::new();
+    for (dir, name, e) in &targets {
+        let mut tmp = cap_tempfile::TempFile::new(dir).map_err(|err| io(&e.path, err))?;
+        tmp.write_all(e.after.as_bytes())
+            .map_err(|err| io(&e.path, err))?;
+        if let Ok(meta) = dir.symlink_metadata(name) {
             let _ = tmp.as_file().set_permissions(meta.permissions());
         }
-        staged.push((tmp, abs, e.path.clone()));
+        staged.push((tmp, name, &e.path));
     }
-    for (tmp, abs, path) in staged {
-        tmp.persist(&abs).map_err(|err| WriteError::Io {
-            path,
-            source: err.error,
-        })?;
+    // 3. Renamed over the targets, within their opened directories.
+    for (tmp, name, path) in staged {
+        tmp.replace(name).map_err(|err| io(path, err))?;
     }
     Ok(())
 }
@@ -694,9 +800,109 @@ mod tests {
             std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
             assert!(matches!(
                 check_path(&root, "out/a.py"),
-                Err(PathError::Escapes(_))
+                Err(PathError::Symlink(_))
+            ));
+            // Issue 19: a link to a directory that does not exist (yet) is refused too: it
+            // could be made to exist before the write.
+            std::os::unix::fs::symlink("/nonexistent/spot-test", root.join("dangling")).unwrap();
+            assert!(matches!(
+                check_path(&root, "dangling/a.py"),
+                Err(PathError::Symlink(_))
+            ));
+            // A link inside the workspace is not edited through either.
+            std::os::unix::fs::symlink(root.join("src"), root.join("alias")).unwrap();
+            assert!(matches!(
+                check_path(&root, "alias/a.py"),
+                Err(PathError::Symlink(_))
             ));
         }
+        // Issue 19: version-control metadata, whatever the case.
+        for p in [
+            ".git/config",
+            ".git/hooks/post-checkout",
+            "a/.Git/x",
+            ".hg/hgrc",
+            ".svn/entries",
+        ] {
+            assert!(
+                matches!(check_path(&root, p), Err(PathError::VcsMetadata(_))),
+                "{p}"
+            );
+        }
+        assert!(check_path(&root, ".github/workflows/ci.yml").is_ok());
+    }
+
+    /// Issue 19: a workspace directory swapped for a symlink to an outside directory while spot
+    /// writes must not send the file there. A thread exchanges the directory and the link
+    /// (atomically, `renameat2(RENAME_EXCHANGE)`) as fast as it can while files are written;
+    /// with the check-then-rename of before, about one write in a thousand landed outside here.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn issue_19_a_directory_swapped_for_a_symlink_cannot_redirect_a_write() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        let root = root.canonicalize().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let swapper = {
+            let (root, stop, swaps) = (root.clone(), stop.clone(), swaps.clone());
+            std::thread::spawn(move || {
+                let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+                let (a, b) = (c(&root.join("sub")), c(&root.join("link")));
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: two valid NUL-terminated paths; the call only renames them.
+                    let rc = unsafe {
+                        libc::renameat2(
+                            libc::AT_FDCWD,
+                            a.as_ptr(),
+                            libc::AT_FDCWD,
+                            b.as_ptr(),
+                            libc::RENAME_EXCHANGE,
+                        )
+                    };
+                    assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let (mut written, mut attempts) = (0, 0);
+        // At least 10,000 writes (before the fix about one in a thousand escaped), and long
+        // enough for the swaps to interleave with them (the swapping thread may start late).
+        for i in 0..40_000 {
+            if i >= 10_000 && swaps.load(Ordering::Relaxed) >= i {
+                break;
+            }
+            attempts += 1;
+            let edit = FileEdit {
+                path: format!("sub/f{i}.py"),
+                before: String::new(),
+                after: format!("x = {i}\n"),
+                created: true,
+            };
+            if write_atomically(&root, std::slice::from_ref(&edit)).is_ok() {
+                written += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        let strays: Vec<String> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            strays.is_empty(),
+            "{} of {attempts} writes landed outside the workspace",
+            strays.len()
+        );
+        // The race did not stop every write: the test exercised writes, not only refusals.
+        assert!(written > 0, "no write succeeded in {attempts} attempts");
     }
 
     #[test]

@@ -654,18 +654,35 @@ pub fn validate(
     let resolve = |named: &str| resolve_path(ws, snippets, named);
     let edits =
         edit::apply_blocks(&blocks, default_path, &resolve, ws.read).map_err(|e| e.to_string())?;
-    check_edits(ws.index.root(), &edits)?;
+    check_edits(ws.index, &edits)?;
     Ok(edits)
 }
 
-/// Safety and sanity of edits: inside the workspace, not a no-op, no new syntax errors.
-pub fn check_edits(root: &Path, edits: &[FileEdit]) -> Result<(), String> {
+/// Safety and sanity of edits: inside the workspace and out of version-control metadata
+/// ([`edit::check_path`]), only files the index knows (or a new file of a language spot
+/// indexes, which an answer creates with an empty SEARCH), not a no-op, no new syntax errors.
+/// An answer is untrusted text: this is what keeps it from editing `.git/config`, a CI
+/// workflow or a build script.
+pub fn check_edits(index: &Index, edits: &[FileEdit]) -> Result<(), String> {
     if edits.iter().all(|e| e.before == e.after) {
         return Err("the edit changes nothing".to_owned());
     }
     for e in edits {
-        edit::check_path(root, &e.path).map_err(|err| err.to_string())?;
-        if let Some(lang) = Lang::from_path(Path::new(&e.path)) {
+        edit::check_path(index.root(), &e.path).map_err(|err| err.to_string())?;
+        let lang = Lang::from_path(Path::new(&e.path));
+        if e.created && lang.is_none() {
+            return Err(format!(
+                "the edit creates {}, which is not a source file of a language spot indexes",
+                e.path
+            ));
+        }
+        if !e.created && index.file(&e.path).is_none() {
+            return Err(format!(
+                "the edit changes {}, which is not a source file spot indexes",
+                e.path
+            ));
+        }
+        if let Some(lang) = lang {
             let before = index::count_parse_errors(lang, &e.before).unwrap_or(0);
             let after = index::count_parse_errors(lang, &e.after).unwrap_or(0);
             if after > before {
@@ -929,6 +946,7 @@ mod tests {
         let text = "def f(x):\n    a = x + 1\n    b = a * 2\n    return b\n\n\ndef g(y):\n    return y - 1\n";
         std::fs::write(root.join("m.py"), text).unwrap();
         let index = Index::new(root, spot_index::IndexOptions::default());
+        index.set_text("m.py", text);
         let read = |p: &str| (p == "m.py").then(|| text.to_owned());
         let ws = Workspace {
             index: &index,
@@ -964,23 +982,68 @@ mod tests {
     fn edits_that_break_the_syntax_or_change_nothing_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
+        let index = Index::new(root, spot_index::IndexOptions::default());
+        index.set_text("a.py", "def f():\n    return 1\n");
         let edit = |after: &str| FileEdit {
             path: "a.py".into(),
             before: "def f():\n    return 1\n".into(),
             after: after.into(),
             created: false,
         };
-        assert!(check_edits(&root, &[edit("def f():\n    return 2\n")]).is_ok());
-        let err = check_edits(&root, &[edit("def f(:\n    return 2\n")]).unwrap_err();
+        assert!(check_edits(&index, &[edit("def f():\n    return 2\n")]).is_ok());
+        let err = check_edits(&index, &[edit("def f(:\n    return 2\n")]).unwrap_err();
         assert!(err.contains("syntax error"), "{err}");
-        let err = check_edits(&root, &[edit("def f():\n    return 1\n")]).unwrap_err();
+        let err = check_edits(&index, &[edit("def f():\n    return 1\n")]).unwrap_err();
         assert!(err.contains("changes nothing"), "{err}");
         let outside = FileEdit {
             path: "../a.py".into(),
             ..edit("x\n")
         };
-        assert!(check_edits(&root, &[outside])
+        assert!(check_edits(&index, &[outside])
             .unwrap_err()
             .contains("leaves"));
+    }
+
+    /// Issue 19: a model answer is untrusted. It may not edit version-control metadata, files
+    /// the index does not know (a build script, a CI workflow), or create anything but a source
+    /// file of an indexed language.
+    #[test]
+    fn issue_19_edits_stay_on_indexed_source_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let index = Index::new(root, spot_index::IndexOptions::default());
+        index.set_text("a.py", "x = 1\n");
+        let change = |path: &str, created: bool| FileEdit {
+            path: path.into(),
+            before: if created {
+                String::new()
+            } else {
+                "x = 1\n".into()
+            },
+            after: "x = 2\n".into(),
+            created,
+        };
+        assert!(check_edits(&index, &[change("a.py", false)]).is_ok());
+        assert!(check_edits(&index, &[change("pkg/new_module.py", true)]).is_ok());
+        for (path, created, why) in [
+            (".git/config", false, "version-control metadata"),
+            (".git/hooks/pre-commit", true, "version-control metadata"),
+            ("src/.GIT/config", false, "version-control metadata"),
+            (".hg/hgrc", false, "version-control metadata"),
+            ("Makefile", false, "not a source file spot indexes"),
+            (
+                ".github/workflows/ci.yml",
+                false,
+                "not a source file spot indexes",
+            ),
+            (
+                "run.sh",
+                true,
+                "not a source file of a language spot indexes",
+            ),
+        ] {
+            let err = check_edits(&index, &[change(path, created)]).unwrap_err();
+            assert!(err.contains(why), "{path}: {err}");
+        }
     }
 }

@@ -2,6 +2,15 @@
 //! commit, diffs. Read-only: never touches the work tree or the index of the repository.
 //!
 //! The only place spot runs git; `learn/` is the only module that spawns processes.
+//!
+//! The repository is untrusted: its `.git/config` can name programs that git would run
+//! (`core.fsmonitor`, `diff.external`, `diff.<driver>.textconv`, `filter.<driver>.smudge`,
+//! `gpg.program` with `log.showSignature`, `core.pager`, hooks). Every invocation goes through
+//! [`git_command`], which overrides each of those on the command line (`-c`, which wins over
+//! the repository's config) and passes `--no-ext-diff --no-textconv` to the commands that diff;
+//! spot never asks git for a work tree, filters or a pager, and reads trees and blobs as raw
+//! objects (`ls-tree`, `cat-file --batch`) rather than through `git archive`, which runs
+//! smudge filters.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +31,62 @@ pub enum GitError {
     },
     #[error("unexpected output from git cat-file in {repo}")]
     Protocol { repo: PathBuf },
+}
+
+/// Configuration that git would act on by running a program, each turned off on the command
+/// line (a `-c` wins over every config file). Hooks run only on commands spot never uses
+/// (commit, checkout, merge, push), and are pointed nowhere all the same.
+const SAFE_CONFIG: &[&str] = &[
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "core.editor=true",
+    "core.askPass=",
+    "core.sshCommand=false",
+    "credential.helper=",
+    "diff.external=",
+    "log.showSignature=false",
+    "gpg.program=false",
+    "gpg.ssh.program=false",
+    "gpg.x509.program=false",
+    "protocol.allow=never",
+    "core.untrackedCache=false",
+];
+
+/// Environment variables that would redirect git or make it run something, removed from the
+/// child's environment (spot may itself run from a git hook or an editor's terminal).
+const UNSAFE_ENV: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_EXTERNAL_DIFF",
+    "GIT_PAGER",
+    "GIT_EDITOR",
+    "GIT_SSH",
+    "GIT_SSH_COMMAND",
+    "GIT_ASKPASS",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+];
+
+/// `git -C root` with the repository's program-running configuration turned off, no prompts,
+/// no pager and no optional locks (spot only reads). Every git that spot runs starts here.
+pub fn git_command(root: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    for var in UNSAFE_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("GIT_PAGER", "cat")
+        .arg("--no-pager");
+    for kv in SAFE_CONFIG {
+        cmd.arg("-c").arg(kv);
+    }
+    cmd.arg("-C").arg(root);
+    cmd
 }
 
 /// A commit of the history.
@@ -53,11 +118,8 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> Result<String, GitError> {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&self.root)
+        let out = git_command(&self.root)
             .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
             .stdin(Stdio::null())
             .output()
             .map_err(|source| GitError::Spawn {
@@ -84,6 +146,9 @@ impl Repo {
         let n = format!("-n{limit}");
         let out = self.git(&[
             "log",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-show-signature",
             "--no-merges",
             "--no-renames",
             &n,
@@ -131,11 +196,6 @@ impl Repo {
         Ok(out.lines().map(str::to_owned).collect())
     }
 
-    /// Is `root` inside a git repository (work tree or bare)?
-    pub fn is_repository(&self) -> bool {
-        self.git(&["rev-parse", "--git-dir"]).is_ok()
-    }
-
     /// Paths of the files in the tree of `commit`.
     pub fn ls_tree(&self, commit: &str) -> Result<Vec<String>, GitError> {
         let out = self.git(&["ls-tree", "-r", "--name-only", "-z", commit])?;
@@ -146,9 +206,33 @@ impl Repo {
             .collect())
     }
 
+    /// The blobs of the tree of `commit`: (path, executable), symlinks and submodules left out.
+    pub fn ls_tree_blobs(&self, commit: &str) -> Result<Vec<(String, bool)>, GitError> {
+        let out = self.git(&["ls-tree", "-r", "-z", commit])?;
+        Ok(out
+            .split('\0')
+            .filter_map(|entry| {
+                // `<mode> SP <type> SP <object> TAB <path>`
+                let (meta, path) = entry.split_once('\t')?;
+                let mut meta = meta.split(' ');
+                let (mode, kind) = (meta.next()?, meta.next()?);
+                (kind == "blob" && mode != "120000").then(|| (path.to_owned(), mode == "100755"))
+            })
+            .collect())
+    }
+
     /// Files changed between two commits: (path, exists in `to`).
     pub fn changed(&self, from: &str, to: &str) -> Result<Vec<(String, bool)>, GitError> {
-        let out = self.git(&["diff", "--no-renames", "--name-status", "-z", from, to])?;
+        let out = self.git(&[
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--name-status",
+            "-z",
+            from,
+            to,
+        ])?;
         let mut parts = out.split('\0').filter(|p| !p.is_empty());
         let mut changed = Vec::new();
         while let (Some(status), Some(path)) = (parts.next(), parts.next()) {
@@ -165,7 +249,17 @@ impl Repo {
         commit: &str,
         path: &str,
     ) -> Result<Vec<(u32, u32)>, GitError> {
-        let out = self.git(&["diff", "-U0", "--no-color", parent, commit, "--", path])?;
+        let out = self.git(&[
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "-U0",
+            "--no-color",
+            parent,
+            commit,
+            "--",
+            path,
+        ])?;
         let mut ranges = Vec::new();
         for line in out.lines().filter(|l| l.starts_with("@@ -")) {
             let old = line
@@ -183,9 +277,7 @@ impl Repo {
 
     /// A reader of blob contents (`git cat-file --batch`), for many files at one commit.
     pub fn blobs(&self) -> Result<BlobReader, GitError> {
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(&self.root)
+        let mut child = git_command(&self.root)
             .args(["cat-file", "--batch"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

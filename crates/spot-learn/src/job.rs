@@ -319,12 +319,16 @@ fn run_trainer(
     // (Hugging Face, torch), and it never reaches for a hub (the base is a local directory).
     let tmp = run.join("tmp");
     std::fs::create_dir_all(&tmp)?;
-    cmd.env("TMPDIR", &tmp)
-        .env("XDG_CACHE_HOME", run.join("cache"))
-        .env("HF_HOME", run.join("cache").join("huggingface"))
-        .env("HF_HUB_OFFLINE", "1")
-        .env("TRANSFORMERS_OFFLINE", "1")
-        .env("HF_DATASETS_OFFLINE", "1");
+    cmd.env(
+        spot_model::ORT_TELEMETRY_OFF.0,
+        spot_model::ORT_TELEMETRY_OFF.1,
+    )
+    .env("TMPDIR", &tmp)
+    .env("XDG_CACHE_HOME", run.join("cache"))
+    .env("HF_HOME", run.join("cache").join("huggingface"))
+    .env("HF_HUB_OFFLINE", "1")
+    .env("TRANSFORMERS_OFFLINE", "1")
+    .env("HF_DATASETS_OFFLINE", "1");
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;

@@ -3,8 +3,7 @@
 //! differ. Also materializes a commit's tree into a directory (to run a test command on it).
 
 use std::cell::RefCell;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Component, Path};
 
 use crate::git::{BlobReader, GitError, Repo};
 use spot_index::{walk, Index, IndexOptions, Lang};
@@ -99,31 +98,38 @@ pub fn materialize_in_scratch(
     Ok(dir)
 }
 
-/// Writes the tree of `commit` into `dest` (which must exist and be empty) with `git archive`.
+/// Writes the tree of `commit` into `dest` (which must exist and be empty): every blob, read as a
+/// raw object (no smudge or other filters of the repository's configuration run, unlike
+/// `git archive`), with its executable bit. Symlinks and submodules are left out, and so is any
+/// path that is not a plain relative path (the tree is untrusted), so nothing lands outside
+/// `dest`.
 pub fn materialize(repo: &Repo, commit: &str, dest: &Path) -> std::io::Result<()> {
-    let mut archive = Command::new("git")
-        .arg("-C")
-        .arg(repo.root())
-        .args(["archive", "--format=tar", commit])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = archive
-        .stdout
-        .take()
-        .ok_or_else(|| std::io::Error::other("git archive has no stdout"))?;
-    let tar = Command::new("tar")
-        .arg("-x")
-        .arg("-C")
-        .arg(dest)
-        .stdin(stdout)
-        .stderr(Stdio::null())
-        .status()?;
-    let git = archive.wait()?;
-    if !git.success() || !tar.success() {
-        return Err(std::io::Error::other(format!(
-            "git archive {commit} | tar -x failed ({git}, {tar})"
-        )));
+    let files = repo.ls_tree_blobs(commit).map_err(std::io::Error::other)?;
+    let mut blobs = repo.blobs().map_err(std::io::Error::other)?;
+    for (path, executable) in files {
+        let rel = Path::new(&path);
+        if !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(n) if n != ".git"))
+        {
+            tracing::warn!("{commit}: the tree names `{path}`, which is not written out");
+            continue;
+        }
+        let Some(bytes) = blobs.read(commit, &path).map_err(std::io::Error::other)? else {
+            continue;
+        };
+        let to = dest.join(rel);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&to, bytes)?;
+        #[cfg(unix)]
+        if executable {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
+        }
+        #[cfg(not(unix))]
+        let _ = executable;
     }
     Ok(())
 }

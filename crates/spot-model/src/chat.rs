@@ -89,6 +89,10 @@ impl ChatTemplate {
         special_tokens: Vec<(String, String)>,
     ) -> Result<ChatTemplate, ModelError> {
         let mut env = Environment::new();
+        // A model dir is untrusted input: a template looping `range(10000)` inside another runs
+        // out of fuel with an error instead of hanging the request (real chat templates spend a
+        // few hundred to a few thousand instructions).
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -107,6 +111,8 @@ impl ChatTemplate {
         })
     }
 
+    /// Renders the conversation; a template that spends its fuel, raises, or writes more than
+    /// [`MAX_RENDERED_BYTES`] is an error.
     pub fn render(
         &self,
         messages: &[ChatMessage],
@@ -128,7 +134,18 @@ impl ChatTemplate {
             ctx.push((name.as_str(), JinjaValue::from(token.as_str())));
         }
         let ctx: JinjaValue = ctx.into_iter().collect();
-        template.render(ctx).map_err(error)
+        let rendered = template.render(ctx).map_err(error)?;
+        let input: usize = messages.iter().map(|m| m.content.len()).sum();
+        if rendered.len() > MAX_RENDERED_BYTES.max(4 * input) {
+            return Err(ModelError::ChatTemplate {
+                dir: self.dir.clone(),
+                message: format!(
+                    "the template wrote {} bytes for {input} bytes of messages",
+                    rendered.len()
+                ),
+            });
+        }
+        Ok(rendered)
     }
 }
 
@@ -319,9 +336,28 @@ fn write_py_json(
     Ok(())
 }
 
+/// Instructions a chat template may run per rendering (minijinja's fuel).
+const TEMPLATE_FUEL: u64 = 2_000_000;
+/// Most bytes a rendering may add around the messages' own text.
+const MAX_RENDERED_BYTES: usize = 1 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19: a model dir is untrusted; its chat template cannot hang or flood spot.
+    #[test]
+    fn issue_19_a_template_that_loops_for_ever_runs_out_of_fuel() {
+        let t = template(
+            "{% for a in range(10000) %}{% for b in range(10000) %}{{ a }}{% endfor %}{% endfor %}",
+        );
+        let err = t
+            .render(&[ChatMessage::user("hi")], true)
+            .expect_err("must fail");
+        assert!(err.to_string().contains("fuel"), "{err}");
+        let t = template("{% for a in range(100000) %}{{ 'x' * 1000 }}{% endfor %}");
+        assert!(t.render(&[ChatMessage::user("hi")], true).is_err());
+    }
 
     fn template(source: &str) -> ChatTemplate {
         ChatTemplate::new(

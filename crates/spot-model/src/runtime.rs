@@ -394,8 +394,17 @@ fn load(lib: &Path, source: Source) -> Result<Loaded, ModelError> {
         path: lib.to_path_buf(),
         message: e.to_string(),
     })?;
+    if std::env::var_os(crate::ORT_TELEMETRY_OFF.0).is_none() {
+        tracing::warn!(
+            "{}=1 is not set in this process, so ONNX Runtime's telemetry writes under \
+             ~/.cache/Microsoft and uploads (the spot binary sets it itself; set it before \
+             starting a program that embeds spot's model crate)",
+            crate::ORT_TELEMETRY_OFF.0
+        );
+    }
     let env = builder
         .with_name("spot")
+        // Windows' switch; on Linux only ORT_TELEMETRY_OFF works (docs/notes/ort-telemetry.md).
         .with_telemetry(false)
         .build()
         .map_err(|e| ModelError::RuntimeStart {

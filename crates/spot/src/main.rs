@@ -24,7 +24,21 @@ fn no_huge_pages() {
     }
 }
 
+/// ONNX Runtime's Linux build has Microsoft's 1DS telemetry compiled in: creating its
+/// environment writes a device id and an event database under `~/.cache/Microsoft/` and
+/// `$TMPDIR/.ses`, and uploads them a few seconds later, whatever `with_telemetry(false)` says.
+/// Only `ORT_DISABLE_TELEMETRY` set before the environment is created turns it off
+/// (docs/notes/ort-telemetry.md). Set first thing, before any thread exists, so the runtime and
+/// every child process (the trainer's onnxruntime, git, the tests) inherit it.
+fn no_telemetry() {
+    std::env::set_var(
+        spot_model::ORT_TELEMETRY_OFF.0,
+        spot_model::ORT_TELEMETRY_OFF.1,
+    );
+}
+
 fn main() -> ExitCode {
+    no_telemetry();
     no_huge_pages();
     match cli::main() {
         Ok(code) => code,
