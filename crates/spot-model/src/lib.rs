@@ -16,14 +16,14 @@ mod sample;
 mod session;
 
 #[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
 /// The environment variable (and value) that turns ONNX Runtime's 1DS telemetry off. It must be
 /// in the environment before the runtime's environment is created (and before Python imports
 /// onnxruntime in a child); `with_telemetry(false)` alone leaves it on (docs/notes/ort-telemetry.md).
 pub const ORT_TELEMETRY_OFF: (&str, &str) = ("ORT_DISABLE_TELEMETRY", "1");
-
-pub mod testing;
-#[cfg(test)]
-mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

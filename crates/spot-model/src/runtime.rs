@@ -112,14 +112,6 @@ impl Runtime {
         })
     }
 
-    /// The same runtime with another provider setting (sessions opened later use it).
-    pub fn with_provider(&self, provider: Provider) -> Runtime {
-        Runtime {
-            loaded: Arc::clone(&self.loaded),
-            provider,
-        }
-    }
-
     pub fn info(&self) -> RuntimeInfo {
         RuntimeInfo {
             lib_path: self.loaded.lib_path.clone(),
