@@ -8,7 +8,11 @@
 //! - `patch`: the issue-to-patch loop over model candidates, with validation;
 //! - `mutate`: one-line edits (boundaries, boolean operators, off-by-one) that `patch` ranks with
 //!   the model when its free answers give no valid patch;
-//! - `testrun`: the project's tests on a candidate, in a scratch copy under the data dir.
+//! - `testrun`: the project's tests on a candidate, in a scratch copy under the data dir;
+//! - `testreport`: a test run's output → runner, counts, failing tests (stable ids, kind,
+//!   message, location, frames); pure text;
+//! - `trace`: stack frames in free text (tracebacks, panics, goroutine dumps, JS stacks) and
+//!   which of them point into the workspace; pure text.
 
 pub mod edit;
 pub mod localize;
@@ -16,4 +20,6 @@ pub mod mutate;
 pub mod patch;
 pub mod prompt;
 pub mod rerank;
+pub mod testreport;
 pub mod testrun;
+pub mod trace;
