@@ -1,26 +1,41 @@
-//! Issue-to-patch: localize the issue, show the model the code, read its answer as edits, and
-//! keep the first candidate that validates.
+//! Issue-to-patch: gather the evidence of where the bug is, make candidate edits, and keep the
+//! first one the evidence accepts, with an honest [`Verdict`].
 //!
-//! A candidate is valid when its blocks apply (exact, then whitespace-tolerant), every path is
-//! inside the workspace, it changes something, and tree-sitter finds no more syntax errors in
-//! any edited file than before. The first candidate decodes greedily from the plain prompt, as a
-//! learned model was trained to answer. Later ones start the answer for the model (a *primer*:
-//! the path of the best-ranked code shown and an opened SEARCH block), greedily, then sampling
-//! (seeded), so a run is reproducible: a small general model that answers the plain prompt with
-//! prose only has to copy lines and write their replacement. Small models also often answer with
-//! the whole rewritten function instead of blocks; such an answer is accepted when it redefines a
-//! function the prompt showed, keeps at least half of its lines and does not make it call itself
-//! (their "rewrites" are often a stub that calls itself). When no answer validates, one-line
-//! edits of the best-ranked functions (`mutate`) are ranked by how much likelier the model finds
-//! the edited line than the original, given the issue; the best one it prefers is validated like
-//! an answer.
-//! Pure of the LSP and the CLI: both call [`issue_to_patch`] and render the [`Patch`].
+//! With a test command, the tests run once before any patch ([`repair::TestGate`]): the tests
+//! that fail there are the target, and a candidate must make them pass without breaking any
+//! other (`fixes_failing_tests`); with no failing test the suite must still pass
+//! (`passes_tests`: a guess); without a test command nothing is tested (`unverified`). The
+//! issue, the failing tests (ids, messages, frames) and, for Python, per-test coverage are fused
+//! into suspicious lines ([`repair::suspicious_lines`]).
+//!
+//! Candidates, cheapest first:
+//! 1. with failing tests: one-line edits at the suspicious lines (`mutate`), judged by the tests
+//!    in parallel scratch copies, best-ranked first;
+//! 2. the model's answers (when a model is loaded). A candidate is valid when its blocks apply
+//!    (exact, then whitespace-tolerant), every path is inside the workspace and out of VCS
+//!    metadata, it touches only indexed source files, it changes something, and tree-sitter
+//!    finds no more syntax errors in any edited file than before (then the tests judge it). The
+//!    first answer decodes greedily from the plain prompt, as a learned model was trained to
+//!    answer. Later ones start the answer for the model (a *primer*: the path of the best-ranked
+//!    code shown and an opened SEARCH block), greedily, then sampling (seeded), so a run is
+//!    reproducible. Small models often answer with the whole rewritten function instead of
+//!    blocks; such an answer is accepted when it redefines a function the prompt showed, keeps
+//!    at least half of its lines and does not make it call itself;
+//! 3. without failing tests: one-line edits of the best-ranked functions ranked by how much
+//!    likelier the model finds the edited line given the issue; the best one it prefers is a
+//!    guess, labelled so.
+//!
+//! Pure of the LSP and the CLI: both call [`issue_to_patch`] (through the analysis host) and
+//! render the [`Patch`].
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::edit::{self, Block, FileEdit, REPLACE_END, SEARCH_START};
+use crate::jobs::JobStage;
 use crate::localize::{localize_with, History, Localization, LocalizeOptions, Sources};
 use crate::prompt::{self, Focus, Snippet};
+use crate::repair::{self, Check, Evidence, TestEvidence, TestGate, Verdict};
 use crate::rerank::{rerank, RerankOptions};
 use crate::{mutate, testrun};
 use spot_base::cancel::CancelToken;
@@ -40,14 +55,26 @@ pub struct PatchOptions {
     pub seed: u64,
     /// Most functions shown to the model.
     pub max_snippets: usize,
-    /// Most one-line edits ranked by the model when no answer validates (`0`: none); each costs
-    /// two short scoring passes.
+    /// Most one-line edits ranked by the model when no test fails (`0`: none); each costs two
+    /// short scoring passes.
     pub mutants: usize,
-    /// The project's test command (`sh -c`, from the workspace root). When set, a candidate must
-    /// also pass it, run in a scratch copy under `scratch_dir` (see `testrun`).
+    /// The project's test command (`sh -c`, from the workspace root): run before any patch and
+    /// on candidates, in scratch copies under `scratch_dir` (see `repair`).
     pub test_cmd: Option<String>,
+    /// A failing test to fix (its id or name): the only target.
+    pub target_test: Option<String>,
     /// Where scratch copies go: under spot's data dir.
     pub scratch_dir: Option<std::path::PathBuf>,
+    /// Most time one test run may take.
+    pub test_timeout: Duration,
+    /// Scratch copies judging candidates at once.
+    pub test_workers: usize,
+    /// Most candidate edits judged by the tests.
+    pub max_tested: usize,
+    /// The whole run's time budget: no new candidate is started after it.
+    pub budget: Duration,
+    /// Collect per-test coverage (Python) for Ochiai when tests fail.
+    pub coverage: bool,
     pub localize: LocalizeOptions,
     /// Let the model rerank the localization's best files (off by default: see
     /// bench/README.md for what it measured).
@@ -68,7 +95,15 @@ impl Default for PatchOptions {
             max_snippets: 6,
             mutants: 24,
             test_cmd: None,
+            target_test: None,
             scratch_dir: None,
+            test_timeout: testrun::TEST_TIMEOUT,
+            test_workers: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(1, 4),
+            max_tested: 200,
+            budget: Duration::from_secs(300),
+            coverage: true,
             localize: LocalizeOptions::default(),
             rerank: None,
             lookup: spot_model::DEFAULT_LOOKUP,
@@ -76,83 +111,66 @@ impl Default for PatchOptions {
     }
 }
 
-/// Where a run is, for progress reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Localizing,
-    Generating {
-        candidate: usize,
-        of: usize,
-        tokens: usize,
-    },
-    Validating {
-        candidate: usize,
-    },
-    /// Scoring one-line edits with the model: `done` of `of`.
-    Ranking {
-        done: usize,
-        of: usize,
-    },
-}
-
-impl Stage {
-    pub fn describe(&self) -> String {
-        match *self {
-            Stage::Localizing => "localizing".to_owned(),
-            Stage::Generating {
-                candidate,
-                of,
-                tokens,
-            } => format!("generating: candidate {candidate}/{of}, {tokens} tokens"),
-            Stage::Validating { candidate } => format!("validating candidate {candidate}"),
-            Stage::Ranking { done, of } => format!("ranking one-line edits: {done}/{of}"),
-        }
-    }
-}
-
-/// A validated patch.
+/// A patch and what spot can say of it.
 #[derive(Debug, Clone)]
 pub struct Patch {
     pub edits: Vec<FileEdit>,
     /// Unified diff of `edits`.
     pub diff: String,
-    /// The model's answer the edits came from.
+    /// The model's answer the edits came from (or the edit as SEARCH/REPLACE blocks).
     pub answer: String,
-    /// Model answers generated (this one included, when it is one).
+    /// Model answers generated.
     pub candidates: usize,
     /// Where the edits came from.
     pub source: PatchSource,
-    /// The test command the patch passed, when one was set and passed before the patch.
-    pub tested: Option<String>,
-    /// Why the earlier candidates were rejected.
+    /// What spot claims about it.
+    pub verdict: Verdict,
+    /// What the tests said, when there were tests.
+    pub tests: Option<TestEvidence>,
+    /// The evidence the run used.
+    pub evidence: Vec<Evidence>,
+    /// Why candidates were rejected, and notes on evidence that could not be had.
     pub rejected: Vec<String>,
     pub localization: Localization,
     pub snippets: Vec<Snippet>,
+    /// The rendered prompt the model saw (empty when no model ran).
+    pub prompt: String,
+    pub seconds: f64,
 }
 
 /// Where a patch came from.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
 pub enum PatchSource {
     /// A model answer (candidate number `Patch::candidates`).
     Answer,
-    /// A one-line edit the model ranked best; `score` is the log-likelihood gain the issue gave it.
+    /// A one-line edit the model ranked best without tests to judge; `score` is the
+    /// log-likelihood gain the issue gave it.
     OneLineEdit { score: f64 },
+    /// A one-line edit at a suspicious line, found by the tests: `rank` among those tried,
+    /// `what` it changes.
+    TestedEdit { rank: usize, what: String },
 }
 
 impl Patch {
     /// How the patch was found, for people: `candidate 2 of 3`, or the one-line edit's rank.
     pub fn provenance(&self, of: usize) -> String {
-        let what = match self.source {
-            PatchSource::Answer => format!("candidate {} of {of}", self.candidates),
+        match &self.source {
+            PatchSource::Answer => format!("the model's answer {} of {of}", self.candidates),
             PatchSource::OneLineEdit { score } => format!(
                 "a one-line edit ranked by the model (the issue made it {score:+.2} nats likelier) after {} answers without a valid patch",
                 self.candidates
             ),
-        };
-        match &self.tested {
-            Some(cmd) => format!("{what}; `{cmd}` passes"),
-            None => what,
+            PatchSource::TestedEdit { rank, what } => {
+                format!("{what}, candidate edit {} at the suspicious lines", rank + 1)
+            }
         }
+    }
+
+    /// The verdict in words: `fixes the 1 failing test (pytest)`.
+    pub fn verdict_text(&self) -> String {
+        let fixed = self.tests.as_ref().map_or(0, |t| t.failing_before.len());
+        self.verdict.describe(fixed)
     }
 
     /// One line: `2 files changed: a.py, b.py`.
@@ -172,6 +190,11 @@ pub enum PatchError {
     #[error("cancelled")]
     Cancelled,
     #[error(
+        "{why}. Localization still works; run fixtures/models/setup.sh, or point the modelDir \
+         setting (--model) at a model directory"
+    )]
+    NoModel { why: String },
+    #[error(
         "nothing in the workspace matches the issue; name a file, a function or an error message"
     )]
     NothingLocalized,
@@ -180,8 +203,15 @@ pub enum PatchError {
          about; use a model with a longer context"
     )]
     ContextTooSmall { context: usize },
-    #[error("no valid patch in {tried} model answer{}: {}", if *.tried == 1 { "" } else { "s" }, .reasons.join("; "))]
-    NoValidPatch { tried: usize, reasons: Vec<String> },
+    #[error("no valid patch ({tried} candidate{} tried): {}", if *.tried == 1 { "" } else { "s" }, .reasons.join("; "))]
+    NoValidPatch {
+        tried: usize,
+        reasons: Vec<String>,
+        /// The rendered prompt, when the model ran.
+        prompt: String,
+    },
+    #[error("{0}")]
+    Tests(String),
     #[error(transparent)]
     Model(ModelError),
 }
@@ -206,36 +236,22 @@ pub struct Workspace<'a> {
 }
 
 /// The prompt messages for `issue` (what [`issue_to_patch`] sends, rendered by the caller's
-/// chat template), with the localization and the snippets shown.
+/// chat template), with the snippets shown, for a localization already made.
 pub fn patch_prompt(
     ws: &Workspace<'_>,
     model: &Model,
     issue: &str,
     focus: Option<&Focus>,
+    loc: &Localization,
     opts: &PatchOptions,
-    cancel: &CancelToken,
-) -> Result<(Vec<spot_model::ChatMessage>, Localization, Vec<Snippet>), ModelError> {
-    let sources = Sources {
-        text: ws.read,
-        history: ws.history,
-    };
-    let mut loc = localize_with(ws.index, &sources, issue, &opts.localize);
-    if let Some(rerank_opts) = &opts.rerank {
-        // Optional: without it the localization is what `spot localize` gives.
-        match rerank(model, issue, &mut loc, &sources, rerank_opts, cancel) {
-            Ok(_) => {}
-            Err(ModelError::Cancelled) => return Err(ModelError::Cancelled),
-            Err(e) => tracing::warn!("the model rerank of the localization is skipped: {e}"),
-        }
-    }
-    let snippets = prompt::select_snippets(ws.index, &loc, focus, ws.read, opts.max_snippets);
+) -> (Vec<spot_model::ChatMessage>, Vec<Snippet>) {
+    let snippets = prompt::select_snippets(ws.index, loc, focus, ws.read, opts.max_snippets);
     let budget = model
         .context_length()
         .saturating_sub(max_new_tokens(model, opts))
         .min(opts.max_prompt_tokens);
     let count = |s: &str| model.count_tokens(s).unwrap_or(s.len() / 3);
-    let (messages, snippets) = prompt::build(issue, snippets, &count, budget);
-    Ok((messages, loc, snippets))
+    prompt::build(issue, snippets, &count, budget)
 }
 
 /// New tokens per answer: the option, but never more than half the model's context.
@@ -243,19 +259,248 @@ fn max_new_tokens(model: &Model, opts: &PatchOptions) -> usize {
     opts.max_new_tokens.min(model.context_length() / 2)
 }
 
-/// Runs issue-to-patch: see the module docs. `progress` hears each stage (and token counts).
+/// Most failing tests described to the localization and the model.
+const FAILING_TESTS_SHOWN: usize = 5;
+/// Most suspicious lines where one-line edits are tried.
+const SUSPICIOUS_LINES: usize = 40;
+
+/// Runs issue-to-patch: see the module docs. `model` is optional: with failing tests the
+/// tested one-line edits need none. `progress` hears each stage (and token counts).
 pub fn issue_to_patch(
     ws: &Workspace<'_>,
-    model: &Model,
+    model: Option<&Model>,
     issue: &str,
     focus: Option<&Focus>,
     opts: &PatchOptions,
     cancel: &CancelToken,
-    progress: &mut dyn FnMut(Stage),
+    progress: &mut dyn FnMut(JobStage),
 ) -> Result<Patch, PatchError> {
-    progress(Stage::Localizing);
-    let (messages, localization, snippets) = patch_prompt(ws, model, issue, focus, opts, cancel)?;
-    if snippets.is_empty() {
+    let started = Instant::now();
+    let deadline = started + opts.budget;
+    let mut rejected: Vec<String> = Vec::new();
+
+    // 1. The tests before any patch: what fails is the target.
+    let mut unusable = None;
+    let gate = match (&opts.test_cmd, &opts.scratch_dir) {
+        (Some(cmd), Some(scratch)) => {
+            progress(JobStage::Testing {
+                what: "before any patch".to_owned(),
+            });
+            match TestGate::start(
+                ws.index.root(),
+                scratch,
+                cmd,
+                opts.test_timeout,
+                opts.target_test.as_deref(),
+                opts.test_workers,
+                cancel,
+            ) {
+                Ok(gate) => Some(gate),
+                Err(u) => {
+                    if cancel.is_cancelled() {
+                        return Err(PatchError::Cancelled);
+                    }
+                    if opts.target_test.is_some() {
+                        return Err(PatchError::Tests(u.why));
+                    }
+                    tracing::warn!("tests not used: {}", u.why);
+                    rejected.push(format!("tests not used: {}", u.why));
+                    unusable = Some(u);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let targeted = gate.as_ref().is_some_and(TestGate::has_target);
+    let verdict = gate.as_ref().map_or(Verdict::Unverified, TestGate::verdict);
+    let test_evidence = |passed_after: Option<usize>| match (&gate, &unusable) {
+        (Some(g), _) => Some(g.evidence(passed_after)),
+        (None, Some(u)) => Some(TestEvidence {
+            command: u.command.clone(),
+            runner: "unknown".to_owned(),
+            failing_before: Vec::new(),
+            passed_before: None,
+            passed_after: None,
+            unusable: Some(u.why.clone()),
+        }),
+        (None, None) => None,
+    };
+
+    // 2. The issue as localization and the model read it: with the failing tests.
+    let issue_full = match &gate {
+        Some(g) if targeted && !g.target.is_empty() => format!(
+            "{}\n\nTests that fail before any fix:\n{}",
+            issue.trim_end(),
+            repair::failing_tests_text(g, FAILING_TESTS_SHOWN)
+        ),
+        _ => issue.to_owned(),
+    };
+    progress(JobStage::Localizing);
+    let sources = Sources {
+        text: ws.read,
+        history: ws.history,
+    };
+    let mut localization = localize_with(ws.index, &sources, &issue_full, &opts.localize);
+    if let (Some(model), Some(rerank_opts)) = (model, &opts.rerank) {
+        // Optional: without it the localization is what `spot localize` gives.
+        match rerank(
+            model,
+            &issue_full,
+            &mut localization,
+            &sources,
+            rerank_opts,
+            cancel,
+        ) {
+            Ok(_) => {}
+            Err(ModelError::Cancelled) => return Err(PatchError::Cancelled),
+            Err(e) => tracing::warn!("the model rerank of the localization is skipped: {e}"),
+        }
+    }
+    if cancel.is_cancelled() {
+        return Err(PatchError::Cancelled);
+    }
+
+    // 3. With failing tests: one-line edits at the suspicious lines, judged by the tests.
+    let mut evidence;
+    let mut tried = 0;
+    if let (Some(g), true) = (&gate, targeted) {
+        let spectrum = if opts.coverage {
+            progress(JobStage::Testing {
+                what: "per-test coverage".to_owned(),
+            });
+            match g.coverage(cancel) {
+                Ok(s) => Some(s),
+                Err(why) => {
+                    rejected.push(format!("coverage not used: {why}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let (lines, used) = repair::suspicious_lines(
+            ws.index,
+            Some(g),
+            spectrum.as_ref(),
+            issue,
+            &localization,
+            SUSPICIOUS_LINES,
+        );
+        evidence = used;
+        let lines: Vec<_> = lines
+            .into_iter()
+            .filter(|l| focus.is_none_or(|f| f.path == l.path))
+            .collect();
+        let candidates = line_edits(ws, &lines, opts.max_tested);
+        let edits: Vec<Vec<FileEdit>> = candidates.iter().map(|c| vec![c.edit.clone()]).collect();
+        let total = edits.len();
+        progress(JobStage::Ranking { done: 0, of: total });
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        let (plausible, refused) = std::thread::scope(|scope| {
+            let judged = scope.spawn(move || {
+                g.check_all(&edits, 1, deadline, cancel, &|done| {
+                    let _ = tx.send(done);
+                })
+            });
+            // Progress from this thread (the callback is not `Send`).
+            loop {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(done) => progress(JobStage::Ranking { done, of: total }),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if judged.is_finished() {
+                            break;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            judged.join().unwrap_or_default()
+        });
+        tried = plausible.len() + refused.len();
+        if cancel.is_cancelled() {
+            return Err(PatchError::Cancelled);
+        }
+        if let Some((rank, Check::Plausible { passed_after })) = plausible.into_iter().next() {
+            let c = &candidates[rank];
+            let edits = vec![c.edit.clone()];
+            return Ok(Patch {
+                diff: edit::unified_diff(&edits),
+                answer: edit::format_blocks(&c.edit.path, &c.edit.before, &c.edit.after),
+                edits,
+                candidates: 0,
+                source: PatchSource::TestedEdit {
+                    rank,
+                    what: c.what.clone(),
+                },
+                verdict,
+                tests: test_evidence(passed_after),
+                evidence,
+                rejected,
+                localization,
+                snippets: Vec::new(),
+                prompt: String::new(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        if total == 0 {
+            rejected.push("no one-line edit to try at the suspicious lines".to_owned());
+        } else {
+            let best: Vec<String> = refused
+                .iter()
+                .take(3)
+                .map(|(rank, why)| format!("`{}`: {why}", candidates[*rank].what))
+                .collect();
+            rejected.push(format!(
+                "{} of {total} one-line edits at the suspicious lines tried, none makes the \
+                 failing tests pass{}{}",
+                refused.len(),
+                if Instant::now() >= deadline {
+                    " (the time budget ran out)"
+                } else {
+                    ""
+                },
+                if best.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (e.g. {})", best.join("; "))
+                }
+            ));
+        }
+    } else if let Some(g) = &gate {
+        let (_, used) = repair::suspicious_lines(ws.index, Some(g), None, issue, &localization, 1);
+        evidence = used;
+    } else {
+        let (_, used) = repair::suspicious_lines(ws.index, None, None, issue, &localization, 1);
+        evidence = used;
+    }
+
+    // 4. The model's answers.
+    let Some(model) = model else {
+        return Err(PatchError::NoValidPatch {
+            tried,
+            reasons: rejected,
+            prompt: String::new(),
+        });
+    };
+    if !evidence.contains(&Evidence::Model) {
+        evidence.push(Evidence::Model);
+    }
+    // The first answer comes from the prompt a learned model was trained on: the issue alone,
+    // localized alone (`learn::experience` replays bugs with exactly this prompt). The later,
+    // primed answers see the failing tests too, and the code they point at.
+    let plain_localization = if issue_full == issue {
+        localization.clone()
+    } else {
+        localize_with(ws.index, &sources, issue, &opts.localize)
+    };
+    let (messages, snippets) = patch_prompt(ws, model, &issue_full, focus, &localization, opts);
+    let (plain_messages, plain_snippets) = if issue_full == issue {
+        (messages.clone(), snippets.clone())
+    } else {
+        patch_prompt(ws, model, issue, focus, &plain_localization, opts)
+    };
+    if snippets.is_empty() && plain_snippets.is_empty() {
         return Err(if localization.files.is_empty() && focus.is_none() {
             PatchError::NothingLocalized
         } else {
@@ -265,16 +510,16 @@ pub fn issue_to_patch(
         });
     }
     let prompt = model.render_chat(&messages, true)?;
+    let plain_prompt = model.render_chat(&plain_messages, true)?;
     let primer = primer(&snippets);
-    let mut rejected = Vec::new();
-    let gate = test_gate(ws, opts, &mut rejected);
-    for note in &rejected {
-        tracing::warn!("{note}");
-    }
     let of = opts.candidates.max(1);
     for candidate in 1..=of {
         if cancel.is_cancelled() {
             return Err(PatchError::Cancelled);
+        }
+        if Instant::now() >= deadline {
+            rejected.push("the time budget ran out".to_owned());
+            break;
         }
         let primed = candidate >= 2;
         let params = GenerateParams {
@@ -296,21 +541,21 @@ pub fn issue_to_patch(
             lookup: opts.lookup,
             ..GenerateParams::default()
         };
-        let (prompt, start) = if primed {
-            (format!("{prompt}{primer}"), primer.as_str())
+        let (full_prompt, start, shown) = if primed {
+            (format!("{prompt}{primer}"), primer.as_str(), &snippets)
         } else {
-            (prompt.clone(), "")
+            (plain_prompt.clone(), "", &plain_snippets)
         };
         let mut tokens = 0usize;
-        progress(Stage::Generating {
+        progress(JobStage::Generating {
             candidate,
             of,
             tokens,
         });
-        let mut generation = model.generate(&prompt, &params, cancel, &mut |_| {
+        let mut generation = model.generate(&full_prompt, &params, cancel, &mut |_| {
             tokens += 1;
             if tokens.is_multiple_of(16) {
-                progress(Stage::Generating {
+                progress(JobStage::Generating {
                     candidate,
                     of,
                     tokens,
@@ -329,34 +574,47 @@ pub fn issue_to_patch(
             generation.accepted,
             generation.drafted,
         );
-        progress(Stage::Validating { candidate });
+        progress(JobStage::Validating { candidate });
         if primed {
             generation.text = primed_answer(start, &generation.text);
         }
-        let checked = validate(ws, &snippets, &generation.text)
-            .and_then(|edits| {
-                // A fix asked for at a place (a code action) must change that file.
-                match focus {
-                    Some(f) if !edits.iter().any(|e| e.path == f.path) => Err(format!(
-                        "the edit does not change {}, where the fix was asked for",
-                        f.path
-                    )),
-                    _ => Ok(edits),
-                }
-            })
-            .and_then(|edits| passes_tests(gate.as_ref(), edits));
-        match checked {
-            Ok(edits) => {
+        let checked = validate(ws, shown, &generation.text).and_then(|edits| {
+            // A fix asked for at a place (a code action) must change that file.
+            match focus {
+                Some(f) if !edits.iter().any(|e| e.path == f.path) => Err(format!(
+                    "the edit does not change {}, where the fix was asked for",
+                    f.path
+                )),
+                _ => Ok(edits),
+            }
+        });
+        let judged = checked.and_then(|edits| match &gate {
+            None => Ok((edits, None)),
+            Some(g) => match g.check(0, &edits, cancel) {
+                Check::Plausible { passed_after } => Ok((edits, passed_after)),
+                Check::Rejected(why) => Err(why),
+            },
+        });
+        match judged {
+            Ok((edits, passed_after)) => {
                 return Ok(Patch {
                     diff: edit::unified_diff(&edits),
                     edits,
                     answer: generation.text,
                     candidates: candidate,
                     source: PatchSource::Answer,
-                    tested: gate.as_ref().map(|g| g.command().to_owned()),
+                    verdict,
+                    tests: test_evidence(passed_after),
+                    evidence,
                     rejected,
-                    localization,
-                    snippets,
+                    localization: if primed {
+                        localization
+                    } else {
+                        plain_localization
+                    },
+                    snippets: shown.clone(),
+                    prompt: if primed { prompt } else { plain_prompt },
+                    seconds: started.elapsed().as_secs_f64(),
                 })
             }
             Err(why) => {
@@ -364,33 +622,117 @@ pub fn issue_to_patch(
                     "candidate {candidate} rejected: {why}; its answer:\n{}",
                     generation.text
                 );
-                rejected.push(format!("candidate {candidate}: {why}"));
+                rejected.push(format!("answer {candidate}: {why}"));
             }
         }
     }
-    if opts.mutants > 0 {
+    tried += of;
+
+    // 5. No failing test to aim at: the one-line edit the model prefers given the issue.
+    if opts.mutants > 0 && !targeted && Instant::now() < deadline {
         let ranked = ranked_mutants(ws, model, issue, &snippets, focus, opts, cancel, progress)?;
-        match pick_mutant(ws, &snippets, ranked, gate.as_ref()) {
-            Ok((edits, answer, gain)) => {
+        match pick_mutant(ws, &snippets, ranked, gate.as_ref(), cancel) {
+            Ok((edits, answer, gain, passed_after)) => {
                 return Ok(Patch {
                     diff: edit::unified_diff(&edits),
                     edits,
                     answer,
                     candidates: of,
                     source: PatchSource::OneLineEdit { score: gain },
-                    tested: gate.as_ref().map(|g| g.command().to_owned()),
+                    verdict,
+                    tests: test_evidence(passed_after),
+                    evidence,
                     rejected,
                     localization,
                     snippets,
+                    prompt,
+                    seconds: started.elapsed().as_secs_f64(),
                 });
             }
             Err(why) => rejected.push(format!("one-line edits: {why}")),
         }
     }
     Err(PatchError::NoValidPatch {
-        tried: of,
+        tried,
         reasons: rejected,
+        prompt: plain_prompt,
     })
+}
+
+/// A one-line edit at a suspicious line.
+struct LineEdit {
+    edit: FileEdit,
+    /// `` `>` → `>=` in `if q > m:` (pricing.py:23) ``.
+    what: String,
+}
+
+/// One-line edits at `lines` (best first), ranked by the line's suspiciousness (each line's
+/// own edits in `mutate`'s order), deduplicated, at most `max`. Only files that parse and that
+/// the index knows; the edits pass [`check_edits`].
+fn line_edits(ws: &Workspace<'_>, lines: &[repair::SuspiciousLine], max: usize) -> Vec<LineEdit> {
+    /// Most one-line edits made of one file (all its lines).
+    const PER_FILE: usize = 20_000;
+    let mut out: Vec<LineEdit> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    // Per file: its text and its edits by line (made over the whole text, so a line inside a
+    // docstring or a multi-line string is known to be one).
+    let mut files: std::collections::HashMap<String, Option<(String, Vec<mutate::Mutant>)>> =
+        std::collections::HashMap::new();
+    for l in lines {
+        if out.len() >= max {
+            break;
+        }
+        let Some(lang) = Lang::from_path(Path::new(&l.path)) else {
+            continue;
+        };
+        let file = files.entry(l.path.clone()).or_insert_with(|| {
+            let text =
+                (ws.read)(&l.path).filter(|t| index::count_parse_errors(lang, t) == Some(0))?;
+            let mutants = mutate::mutants(lang, &text, PER_FILE);
+            Some((text, mutants))
+        });
+        let Some((text, mutants)) = file else {
+            continue;
+        };
+        let at = l.line as usize - 1;
+        for m in mutants.iter().filter(|m| m.line == at) {
+            let mut after = String::with_capacity(text.len() + 2);
+            for (i, line) in text.split_inclusive('\n').enumerate() {
+                if i == at {
+                    after.push_str(&m.after);
+                    after.push_str(&line[line.trim_end_matches(['\r', '\n']).len()..]);
+                } else {
+                    after.push_str(line);
+                }
+            }
+            if !seen.insert((l.path.clone(), after.clone())) {
+                continue;
+            }
+            let edit = FileEdit {
+                path: l.path.clone(),
+                before: text.clone(),
+                after,
+                created: false,
+            };
+            if check_edits(ws.index, std::slice::from_ref(&edit)).is_err() {
+                continue;
+            }
+            out.push(LineEdit {
+                what: format!(
+                    "`{}` → `{}` ({}:{})",
+                    m.before.trim(),
+                    m.after.trim(),
+                    l.path,
+                    l.line
+                ),
+                edit,
+            });
+            if out.len() >= max {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The most issue-like issue text for scoring: its start, within a bound.
@@ -398,76 +740,24 @@ const SCORE_ISSUE_CHARS: usize = 1500;
 /// Functions whose one-line edits are ranked.
 const MUTATED_FUNCTIONS: usize = 3;
 
-/// The test gate, when a test command is set: a scratch copy whose tests pass before any patch.
-/// Why it is off otherwise goes to `notes`.
-fn test_gate(
-    ws: &Workspace<'_>,
-    opts: &PatchOptions,
-    notes: &mut Vec<String>,
-) -> Option<testrun::TestRun> {
-    let cmd = opts.test_cmd.as_deref()?;
-    let scratch = opts.scratch_dir.as_deref()?;
-    let run = match testrun::TestRun::new(ws.index.root(), scratch, cmd) {
-        Ok(run) => run,
-        Err(e) => {
-            notes.push(format!("tests not run: cannot copy the workspace: {e}"));
-            return None;
-        }
-    };
-    match run.baseline() {
-        Ok(testrun::Outcome::Pass) => Some(run),
-        Ok(testrun::Outcome::Fail(tail)) => {
-            notes.push(format!(
-                "tests not used: `{cmd}` fails before any patch: …{tail}"
-            ));
-            None
-        }
-        Ok(testrun::Outcome::TimedOut) => {
-            notes.push(format!(
-                "tests not used: `{cmd}` ran over {} s before any patch",
-                testrun::TEST_TIMEOUT.as_secs()
-            ));
-            None
-        }
-        Err(e) => {
-            notes.push(format!("tests not run: `{cmd}`: {e}"));
-            None
-        }
-    }
-}
-
-/// `edits` if they pass the test gate (or there is none), else why not.
-fn passes_tests(
-    gate: Option<&testrun::TestRun>,
-    edits: Vec<FileEdit>,
-) -> Result<Vec<FileEdit>, String> {
-    let Some(gate) = gate else { return Ok(edits) };
-    match gate.with_edits(&edits) {
-        Ok(testrun::Outcome::Pass) => Ok(edits),
-        Ok(testrun::Outcome::Fail(tail)) => Err(format!("the tests fail with it: …{tail}")),
-        Ok(testrun::Outcome::TimedOut) => Err(format!(
-            "the tests ran over {} s with it",
-            testrun::TEST_TIMEOUT.as_secs()
-        )),
-        Err(e) => Err(format!("the tests could not run: {e}")),
-    }
-}
-
 /// One-line edits tried against the tests, best-scored first.
 const MUTANTS_TESTED: usize = 8;
 
-/// The one-line edit to propose: without tests, the best-scored one if the issue made it
-/// likelier (score > 0) and it validates; with tests, the first of the best-scored ones that
-/// validates and passes them, whatever its score (the tests are the stronger evidence).
+/// The one-line edit to propose when no test fails: without tests, the best-scored one if the
+/// issue made it likelier (score > 0) and it validates; with a passing suite, the first of the
+/// best-scored ones that validates and keeps it passing (a guess either way).
 fn pick_mutant(
     ws: &Workspace<'_>,
     snippets: &[Snippet],
     ranked: Vec<(f64, &Snippet, mutate::Mutant)>,
-    gate: Option<&testrun::TestRun>,
-) -> Result<(Vec<FileEdit>, String, f64), String> {
+    gate: Option<&TestGate>,
+    cancel: &CancelToken,
+) -> Result<(Vec<FileEdit>, String, f64, Option<usize>), String> {
     if ranked.is_empty() {
         return Err(
-            "none to try (they are made only in source functions of files that parse)".to_owned(),
+            "none to try: the functions shown have no comparison, boolean operator or small \
+             integer to change"
+                .to_owned(),
         );
     }
     let total = ranked.len();
@@ -476,17 +766,24 @@ fn pick_mutant(
         .into_iter()
         .take(if gate.is_some() { MUTANTS_TESTED } else { 1 })
     {
-        if gate.is_none() && score <= 0.0 {
+        if score <= 0.0 {
             return Err(format!(
                 "the issue made none of {total} likelier to the model than the original line"
             ));
         }
         let checked = mutant_answer(ws, snip, &m).and_then(|answer| {
-            let edits = validate(ws, snippets, &answer).and_then(|e| passes_tests(gate, e))?;
-            Ok((edits, answer))
+            let edits = validate(ws, snippets, &answer)?;
+            let passed_after = match gate {
+                None => None,
+                Some(g) => match g.check(0, &edits, cancel) {
+                    Check::Plausible { passed_after } => passed_after,
+                    Check::Rejected(why) => return Err(why),
+                },
+            };
+            Ok((edits, answer, passed_after))
         });
         match checked {
-            Ok((edits, answer)) => return Ok((edits, answer, score)),
+            Ok((edits, answer, passed_after)) => return Ok((edits, answer, score, passed_after)),
             Err(e) => why.push(format!("`{}` → `{}`: {e}", m.before.trim(), m.after.trim())),
         }
     }
@@ -533,7 +830,7 @@ fn ranked_mutants<'s>(
     focus: Option<&Focus>,
     opts: &PatchOptions,
     cancel: &CancelToken,
-    progress: &mut dyn FnMut(Stage),
+    progress: &mut dyn FnMut(JobStage),
 ) -> Result<Vec<(f64, &'s Snippet, mutate::Mutant)>, PatchError> {
     let mut sites: Vec<(&Snippet, Vec<mutate::Mutant>)> = Vec::new();
     let mut total = 0;
@@ -604,7 +901,7 @@ fn ranked_mutants<'s>(
             let gain_plain = before_plain - nll(&without, &m.after)?;
             let score = gain_issue - gain_plain;
             done += 1;
-            progress(Stage::Ranking { done, of: total });
+            progress(JobStage::Ranking { done, of: total });
             tracing::debug!(
                 "one-line edit {:?} → {:?}: {score:.2} (gain {gain_issue:.2} with the issue, {gain_plain:.2} without)",
                 m.before.trim(),

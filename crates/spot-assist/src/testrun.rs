@@ -1,27 +1,40 @@
 //! Running the project's own tests on a candidate patch, in a scratch copy of the workspace.
 //!
-//! The copy is made once per run (the files the `ignore` walker sees, as git would: `.git` and
-//! ignored files are left out) under spot's data dir, never in the workspace; each candidate's
-//! files are written into it, the command runs there (`sh -c`, with a time limit), and the files
-//! are put back. The tests must pass on the unpatched copy first, or the gate is off: a test that
-//! already fails says nothing about a patch.
+//! A copy is made per run of issue-to-patch (the files the `ignore` walker sees, as git would:
+//! `.git` and ignored files are left out) under spot's data dir, never in the workspace; a second
+//! worker gets a copy of that copy ([`TestRun::fork`]). Each candidate's files are written into
+//! a copy, the command runs there (`sh -c`, in its own process group, with a time limit; a
+//! cancellation or the limit kills the whole group), and the files are put back. The output is
+//! kept (bounded) for the runner-output parser (`testreport`). The command's environment is
+//! spot's, minus pagers, with colour off and `PYTHONDONTWRITEBYTECODE=1`.
+//!
+//! One exception to "a copy of what git would see": a project's dependency directory that git
+//! ignores (`node_modules`, `.venv`, `venv` at the top level) is linked into the copy rather
+//! than copied (it can hold 100,000 files, and the tests cannot run without it). A test run
+//! could write through that link into the workspace's dependency directory (a tool's cache);
+//! it never writes the workspace's tracked files.
 
-use std::io;
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use spot_base::cancel::CancelToken;
+
 use crate::edit::FileEdit;
 
-/// How long one test run may take.
+/// How long one test run may take by default.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// Characters of the failing output kept in a rejection reason.
+/// Most bytes of a run's output kept.
+const MAX_OUTPUT: u64 = 4 << 20;
+/// Characters of the failing output kept in a one-line reason.
 const OUTPUT_TAIL: usize = 300;
 
 /// A scratch copy of a workspace and the command that tests it.
 pub struct TestRun {
     dir: tempfile::TempDir,
     cmd: String,
+    timeout: Duration,
 }
 
 /// How one run ended.
@@ -33,6 +46,19 @@ pub enum Outcome {
     TimedOut,
 }
 
+/// One run: how it ended and what it printed.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub outcome: Outcome,
+    /// stdout and stderr, interleaved as written, at most a few MiB (the end is cut).
+    pub output: String,
+    /// The exit code; `None` when killed (timeout, cancellation) or ended by a signal.
+    pub exit_code: Option<i32>,
+    pub seconds: f64,
+    /// The run was stopped by the cancel token.
+    pub cancelled: bool,
+}
+
 impl TestRun {
     /// Copies `root` into a new directory under `scratch` (created if missing).
     pub fn new(root: &Path, scratch: &Path, cmd: &str) -> io::Result<TestRun> {
@@ -40,30 +66,11 @@ impl TestRun {
         let dir = tempfile::Builder::new()
             .prefix("patch-tests-")
             .tempdir_in(scratch)?;
-        for entry in ignore::WalkBuilder::new(root)
-            .hidden(false)
-            .filter_entry(|e| e.file_name() != ".git")
-            .build()
-            .flatten()
-        {
-            let Ok(rel) = entry.path().strip_prefix(root) else {
-                continue;
-            };
-            if rel.as_os_str().is_empty() {
-                continue;
-            }
-            let to = dir.path().join(rel);
-            match entry.file_type() {
-                Some(t) if t.is_dir() => std::fs::create_dir_all(&to)?,
-                Some(t) if t.is_file() => {
-                    std::fs::copy(entry.path(), &to)?;
-                }
-                _ => {} // symlinks and the rest stay out
-            }
-        }
+        copy_tree(root, dir.path(), true)?;
         Ok(TestRun {
             dir,
             cmd: cmd.to_owned(),
+            timeout: TEST_TIMEOUT,
         })
     }
 
@@ -73,7 +80,31 @@ impl TestRun {
         TestRun {
             dir,
             cmd: cmd.to_owned(),
+            timeout: TEST_TIMEOUT,
         }
+    }
+
+    /// Another copy of this run's tree (as it is now), beside it, for a second worker.
+    pub fn fork(&self) -> io::Result<TestRun> {
+        let parent = self.dir.path().parent().unwrap_or(self.dir.path());
+        let dir = tempfile::Builder::new()
+            .prefix("patch-tests-")
+            .tempdir_in(parent)?;
+        copy_tree(self.dir.path(), dir.path(), false)?;
+        Ok(TestRun {
+            dir,
+            cmd: self.cmd.clone(),
+            timeout: self.timeout,
+        })
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> TestRun {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn command(&self) -> &str {
@@ -86,17 +117,51 @@ impl TestRun {
 
     /// Runs the command on the copy as it is.
     pub fn baseline(&self) -> io::Result<Outcome> {
-        self.run()
+        Ok(self.run(&self.cmd, &[], &CancelToken::new())?.outcome)
     }
 
     /// Runs the command with `edits` applied, then restores the files.
     pub fn with_edits(&self, edits: &[FileEdit]) -> io::Result<Outcome> {
+        self.applied(edits, || self.run(&self.cmd, &[], &CancelToken::new()))
+            .map(|r| r.outcome)
+    }
+
+    /// `f` with `edits` written into the copy; the files are put back afterwards, whatever `f`
+    /// returns.
+    pub fn applied<T>(
+        &self,
+        edits: &[FileEdit],
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut written = Vec::new();
+        let mut result = Ok(());
         for e in edits {
-            std::fs::write(self.path(&e.path), &e.after)?;
+            let path = self.path(&e.path);
+            if let Some(dir) = path.parent() {
+                if let Err(err) = std::fs::create_dir_all(dir) {
+                    result = Err(err);
+                    break;
+                }
+            }
+            match std::fs::write(&path, &e.after) {
+                Ok(()) => written.push(e),
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            }
         }
-        let outcome = self.run();
-        for e in edits {
-            std::fs::write(self.path(&e.path), &e.before)?;
+        let outcome = result.and_then(|()| f());
+        for e in written {
+            let path = self.path(&e.path);
+            let restored = if e.created {
+                std::fs::remove_file(&path)
+            } else {
+                std::fs::write(&path, &e.before)
+            };
+            if let Err(err) = restored {
+                tracing::warn!("could not restore {} in the test copy: {err}", e.path);
+            }
         }
         outcome
     }
@@ -105,44 +170,167 @@ impl TestRun {
         self.dir.path().join(rel)
     }
 
-    fn run(&self) -> io::Result<Outcome> {
-        let out = tempfile::tempfile_in(self.dir.path().parent().unwrap_or(self.dir.path()))?;
-        let mut child = Command::new("sh")
+    /// Runs `cmd` (`sh -c`) in the copy with `env` added, within the time limit; `cancel` stops
+    /// it (the whole process group is killed).
+    pub fn run(
+        &self,
+        cmd: &str,
+        env: &[(&str, &str)],
+        cancel: &CancelToken,
+    ) -> io::Result<RunOutput> {
+        let parent = self.dir.path().parent().unwrap_or(self.dir.path());
+        let out = tempfile::tempfile_in(parent)?;
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
-            .arg(&self.cmd)
+            .arg(cmd)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out.try_clone()?)
-            .spawn()?;
+            .env_remove("PAGER")
+            .env_remove("GIT_PAGER")
+            .env("NO_COLOR", "1")
+            .env("CARGO_TERM_COLOR", "never")
+            .env("PY_COLORS", "0")
+            .env("FORCE_COLOR", "0")
+            .env("CI", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command.spawn()?;
         let started = Instant::now();
+        let mut killed = None;
         let status = loop {
             if let Some(status) = child.try_wait()? {
-                break status;
+                break Some(status);
             }
-            if started.elapsed() > TEST_TIMEOUT {
-                let _ = child.kill();
+            if cancel.is_cancelled() {
+                killed = Some(true);
+            } else if started.elapsed() > self.timeout {
+                killed = Some(false);
+            }
+            if killed.is_some() {
+                kill_group(&mut child);
                 let _ = child.wait();
-                return Ok(Outcome::TimedOut);
+                break None;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         };
-        if status.success() {
-            return Ok(Outcome::Pass);
-        }
-        use std::io::{Read, Seek};
+        let seconds = started.elapsed().as_secs_f64();
         let mut out = out;
         out.seek(io::SeekFrom::Start(0))?;
-        let mut text = String::new();
-        out.take(1 << 20).read_to_string(&mut text).ok();
-        let tail: String = {
-            let trimmed = text.trim_end();
-            let chars: Vec<char> = trimmed.chars().collect();
-            chars[chars.len().saturating_sub(OUTPUT_TAIL)..]
-                .iter()
-                .collect()
+        let mut bytes = Vec::new();
+        out.take(MAX_OUTPUT).read_to_end(&mut bytes)?;
+        let output = String::from_utf8_lossy(&bytes).into_owned();
+        let (outcome, exit_code) = match status {
+            None => (Outcome::TimedOut, None),
+            Some(s) if s.success() => (Outcome::Pass, Some(0)),
+            Some(s) => (Outcome::Fail(tail(&output)), s.code()),
         };
-        Ok(Outcome::Fail(tail))
+        Ok(RunOutput {
+            outcome,
+            output,
+            exit_code,
+            seconds,
+            cancelled: killed == Some(true),
+        })
+    }
+}
+
+/// The end of `text`, for a one-line reason.
+pub fn tail(text: &str) -> String {
+    let trimmed = text.trim_end();
+    let n = trimmed.chars().count();
+    trimmed
+        .chars()
+        .skip(n.saturating_sub(OUTPUT_TAIL))
+        .collect()
+}
+
+/// Kills the child's whole process group (test runners start their own children).
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group the child leads
+            // (it was started with process_group(0)); no memory is involved.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = child.kill();
+}
+
+/// Copies the tree at `from` into `to`: with `walk_rules`, as the `ignore` walker sees it
+/// (hidden files kept, `.git` and ignored files left out); else everything. Symlinks and other
+/// special files stay out, so nothing in the copy points outside it.
+fn copy_tree(from: &Path, to: &Path, walk_rules: bool) -> io::Result<()> {
+    let walker = ignore::WalkBuilder::new(from)
+        .hidden(false)
+        .git_ignore(walk_rules)
+        .git_global(walk_rules)
+        .git_exclude(walk_rules)
+        .ignore(walk_rules)
+        .parents(walk_rules)
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    for entry in walker.flatten() {
+        let Ok(rel) = entry.path().strip_prefix(from) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let dest = to.join(rel);
+        match entry.file_type() {
+            Some(t) if t.is_dir() => std::fs::create_dir_all(&dest)?,
+            Some(t) if t.is_file() => {
+                std::fs::copy(entry.path(), &dest)?;
+            }
+            _ => {} // symlinks and the rest stay out
+        }
+    }
+    if walk_rules {
+        for name in DEPENDENCY_DIRS {
+            let (src, dest) = (from.join(name), to.join(name));
+            let real_dir = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_dir());
+            if real_dir && !dest.exists() {
+                link_dir(&src, &dest)?;
+            }
+        }
+    } else {
+        // A fork copies a copy: keep its links to the dependency directories.
+        for name in DEPENDENCY_DIRS {
+            let (src, dest) = (from.join(name), to.join(name));
+            if let Ok(target) = std::fs::read_link(&src) {
+                if !dest.exists() {
+                    link_dir(&target, &dest)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Top-level dependency directories linked (not copied) into a test copy when git ignores them.
+const DEPENDENCY_DIRS: &[&str] = &["node_modules", ".venv", "venv"];
+
+fn link_dir(target: &Path, link: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, link)
+    }
+    #[cfg(windows)]
+    {
+        std::os::windows::fs::symlink_dir(target, link)
     }
 }
 
@@ -183,5 +371,50 @@ mod tests {
             "1\n",
             "the workspace is never touched"
         );
+        // A created file is removed again; a fork is an independent copy.
+        let new = FileEdit {
+            path: "new/t.txt".into(),
+            before: String::new(),
+            after: "x\n".into(),
+            created: true,
+        };
+        let seen = run
+            .applied(std::slice::from_ref(&new), || {
+                Ok(run.dir().join("new/t.txt").exists())
+            })
+            .unwrap();
+        assert!(seen);
+        assert!(!run.dir().join("new/t.txt").exists());
+        let fork = run.fork().unwrap();
+        assert_ne!(fork.dir(), run.dir());
+        assert_eq!(fork.baseline().unwrap(), Outcome::Pass);
+    }
+
+    #[test]
+    fn a_run_is_killed_on_cancel_and_on_its_time_limit_with_its_children() {
+        let ws = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let run = TestRun::new(ws.path(), scratch.path(), "true")
+            .unwrap()
+            .with_timeout(Duration::from_millis(300));
+        // A child that would outlive its shell: it must die with the group.
+        let out = run
+            .run("sleep 30 & sleep 30; echo done", &[], &CancelToken::new())
+            .unwrap();
+        assert_eq!(out.outcome, Outcome::TimedOut);
+        assert!(!out.cancelled);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let out = run.run("sleep 30", &[], &cancel).unwrap();
+        assert!(out.cancelled);
+        let out = run
+            .run(
+                "echo hello; echo oops >&2; exit 3",
+                &[],
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(out.exit_code, Some(3));
+        assert!(out.output.contains("hello") && out.output.contains("oops"));
     }
 }

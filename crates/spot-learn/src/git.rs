@@ -180,6 +180,14 @@ impl Repo {
         Ok(commits)
     }
 
+    /// The commit HEAD points at.
+    pub fn head(&self) -> Result<String, GitError> {
+        Ok(self
+            .git(&["rev-parse", "--verify", "-q", "HEAD"])?
+            .trim()
+            .to_owned())
+    }
+
     /// Commits reachable from HEAD but not from `since` (all of HEAD's history when `None`).
     pub fn count_since(&self, since: Option<&str>) -> Result<usize, GitError> {
         let range = match since {

@@ -1,5 +1,7 @@
 //! The repository's past commits as localization reads them: which commits are fixes, and
-//! the [`History`] of a revision (its newest non-merge commits, messages cleaned).
+//! the [`History`] of a revision (its newest non-merge commits, messages cleaned). [`GitHistory`]
+//! is the analysis host's history source: it reads HEAD's history from git, and tells the host
+//! which commit HEAD is so the host re-reads only when it moves.
 
 use std::path::Path;
 
@@ -83,6 +85,25 @@ pub fn workspace_history(root: &Path, depth: usize) -> Option<History> {
             tracing::info!("no history signals: {e}");
             None
         }
+    }
+}
+
+/// The history the analysis host reads: HEAD's newest `depth` commits from git.
+#[derive(Debug, Clone, Copy)]
+pub struct GitHistory {
+    pub depth: usize,
+}
+
+impl spot_assist::host::HistorySource for GitHistory {
+    fn head(&self, root: &Path) -> Option<String> {
+        if self.depth == 0 {
+            return None;
+        }
+        Repo::new(root).head().ok()
+    }
+
+    fn read(&self, root: &Path) -> Option<History> {
+        workspace_history(root, self.depth)
     }
 }
 

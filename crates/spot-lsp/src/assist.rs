@@ -652,7 +652,7 @@ impl Backend {
             };
             issue_to_patch(
                 &ws,
-                &model,
+                Some(&model),
                 &issue,
                 focus.as_ref(),
                 &opts,
@@ -702,8 +702,11 @@ impl Backend {
             "source": match patch.source {
                 PatchSource::Answer => "answer",
                 PatchSource::OneLineEdit { .. } => "oneLineEdit",
+                PatchSource::TestedEdit { .. } => "testedEdit",
             },
-            "tested": patch.tested,
+            "tested": patch.tests.as_ref().filter(|_| patch.verdict != spot_assist::repair::Verdict::Unverified).map(|t| t.command.clone()),
+            "verdict": patch.verdict,
+            "verdictText": patch.verdict_text(),
             "summary": patch.summary(),
         });
         let status = if a.apply {

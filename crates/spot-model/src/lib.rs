@@ -36,7 +36,9 @@ use spot_base::cancel::{CancelToken, Cancelled};
 
 pub use chat::ChatMessage;
 pub use dir::{inspect_dir, DirReport, FileCheck, FileStatus, MODEL_FILE};
-pub use runtime::{probe_python_onnxruntime, Runtime, RuntimeInfo, LIB_NAMES};
+pub use runtime::{
+    find_runtime_library, probe_python_onnxruntime, Runtime, RuntimeInfo, LIB_NAMES,
+};
 
 /// Name of the default model directory under `<data>/models/` (built by
 /// `fixtures/models/setup.sh`).

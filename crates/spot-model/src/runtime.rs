@@ -258,6 +258,57 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// The ONNX Runtime library [`Runtime::init`] would load, found by the same discovery without
+/// loading anything (the library already loaded in this process, if any). Cheap: a few
+/// `stat`s, and the `python3` probe when nothing else is found.
+pub fn find_runtime_library(opts: &RuntimeOptions) -> Result<PathBuf, ModelError> {
+    if let Some(loaded) = LOADED.lock().as_ref() {
+        return Ok(loaded.lib_path.clone());
+    }
+    let explicit = [
+        (Source::Setting, opts.ort_path.as_ref()),
+        (Source::Env, opts.env_ort_path.as_ref()),
+    ];
+    let not_found = |tried: String| ModelError::RuntimeNotFound {
+        tried,
+        hint: INSTALL_HINT,
+    };
+    if let Some((source, path)) = explicit
+        .into_iter()
+        .find_map(|(source, path)| path.map(|p| (source, p)))
+    {
+        return resolve_library(path).ok_or_else(|| {
+            not_found(format!(
+                "  {}: {} (no ONNX Runtime library there)",
+                source.label(),
+                path.display()
+            ))
+        });
+    }
+    let mut tried = Vec::new();
+    if let Some(data) = &opts.data_dir {
+        let dir = data.join("onnxruntime");
+        match resolve_library(&dir) {
+            Some(lib) => return Ok(lib),
+            None => tried.push(format!(
+                "  {}: {} (no ONNX Runtime library there)",
+                Source::DataDir.label(),
+                dir.display()
+            )),
+        }
+    }
+    if opts.python_probe {
+        match probe_python_onnxruntime().and_then(|dir| resolve_library(&dir)) {
+            Some(lib) => return Ok(lib),
+            None => tried.push(format!(
+                "  {}: `python3` has no `onnxruntime` package",
+                Source::Python.label()
+            )),
+        }
+    }
+    Err(not_found(tried.join("\n")))
+}
+
 fn discover_and_load(opts: &RuntimeOptions) -> Result<Loaded, ModelError> {
     let mut tried: Vec<String> = Vec::new();
     // An explicit path is used alone: the user asked for that library.

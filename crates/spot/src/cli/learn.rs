@@ -243,17 +243,37 @@ pub struct PatchEvalArgs {
     /// Model directory (default: the repository's learned model, else the default model).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// At most this many fix commits, newest first.
+    /// No model: with a test command, only the one-line edits the tests judge.
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
+    /// Cases wanted, newest first (with a test command: fixes whose tests fail before and pass
+    /// after).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Commits of the history looked at (default: 50 per case wanted, at least 500).
+    #[arg(long, value_name = "N")]
+    pub scan: Option<usize>,
     /// Model answers per case.
     #[arg(long, default_value_t = 1)]
     pub candidates: usize,
-    /// Also judge each patch by the fix's own tests: this command (`sh -c`, from the root of
-    /// the fix commit's tree written out under spot's data dir) must fail on the buggy tree,
-    /// pass with the real fix, and then decides the patch.
+    /// The repository's test command (`sh -c`, from the root of a tree written out under spot's
+    /// data dir). A case qualifies when it fails on the fix's tree with the fixed source files
+    /// put back, and passes with the real fix; then issue-to-patch runs there as it would live,
+    /// and its patch is checked by the command again.
     #[arg(long, value_name = "CMD")]
     pub test_cmd: Option<String>,
+    /// No per-test coverage (Python: coverage.py).
+    #[arg(long)]
+    pub no_coverage: bool,
+    /// Time budget of one case's search, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub budget: u64,
+    /// Most seconds one test run may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub test_timeout: u64,
+    /// Test copies judging candidates at once (default: the cores, at most 4).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -264,31 +284,44 @@ pub struct PatchEvalArgs {
 pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
     let root = super::workspace_root(Some(&args.repo))?;
     let data_dir = spot_base::data_dir::resolve();
-    let dir = args
-        .model
-        .clone()
-        .unwrap_or_else(|| spot_learn::store::model_for_workspace(&data_dir, &root));
-    let rt = Runtime::init(&args.runtime.options(&data_dir))?;
-    let model = Model::load(&rt, &dir)?;
-    let opts = spot_assist::patch::PatchOptions {
+    let model = if args.no_model {
+        None
+    } else {
+        let dir = args
+            .model
+            .clone()
+            .unwrap_or_else(|| spot_learn::store::model_for_workspace(&data_dir, &root));
+        let rt = Runtime::init(&args.runtime.options(&data_dir))?;
+        Some(Model::load(&rt, &dir)?)
+    };
+    let mut patch = spot_assist::patch::PatchOptions {
         candidates: args.candidates.max(1),
         test_cmd: args.test_cmd.clone(),
         scratch_dir: Some(spot_base::data_dir::scratch_dir(&data_dir)),
+        coverage: !args.no_coverage,
+        budget: std::time::Duration::from_secs(args.budget.max(1)),
+        test_timeout: std::time::Duration::from_secs(args.test_timeout.max(1)),
         ..Default::default()
     };
+    if let Some(w) = args.workers {
+        patch.test_workers = w.max(1);
+    }
+    let opts = spot_learn::eval_patch::EvalPatchOptions {
+        model: model.as_ref(),
+        limit: args.limit,
+        scan: args.scan.unwrap_or((args.limit * 50).max(500)),
+        patch,
+        data_dir: data_dir.clone(),
+    };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = spot_learn::eval_patch::eval_patch(
-        &root,
-        &model,
-        args.limit,
-        &opts,
-        &CancelToken::new(),
-        &|done, total| {
+    let report =
+        spot_learn::eval_patch::eval_patch(&root, &opts, &CancelToken::new(), &|done, total| {
             if tty {
                 eprint!("\rcase {done}/{total}");
+            } else {
+                tracing::info!("case {done}/{total}");
             }
-        },
-    )?;
+        })?;
     if tty {
         eprintln!();
     }
@@ -298,41 +331,62 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for c in &report.cases {
-        let verdict = if c.exact {
-            "exact"
-        } else if c.right_file {
-            "valid, right file"
-        } else if c.valid {
-            "valid, other file"
-        } else {
-            "no valid patch"
+        let result = match (c.patched, c.plausible, c.exact) {
+            (false, _, _) => "no patch",
+            (true, _, true) => "equal to the fix",
+            (true, Some(true), false) => "plausible",
+            (true, Some(false), false) => "fails the tests",
+            (true, None, false) if c.right_file => "patch, right file",
+            (true, None, false) => "patch, other file",
         };
-        let how = if c.one_line_edit { "1-line" } else { "" };
-        let tests = match (&report.test_cmd, c.tests_judge, c.tests_pass) {
-            (None, _, _) => "",
-            (Some(_), false, _) => "tests: n/a",
-            (Some(_), true, Some(true)) => "tests: pass",
-            (Some(_), true, Some(false)) => "tests: FAIL",
-            (Some(_), true, None) => "tests: -",
-        };
+        let verdict = c
+            .verdict
+            .and_then(|v| {
+                serde_json::to_value(v)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+            })
+            .unwrap_or_default();
         writeln!(
             out,
-            "{:.10}  {:<18} {how:<6} {tests:<11} {:>5.1} s  {}",
-            c.commit, verdict, c.seconds, c.subject
+            "{:.10}  {result:<17} {verdict:<19} {:<11} {:>6.1} s  {}{}",
+            c.commit,
+            c.source.as_deref().unwrap_or("-"),
+            c.seconds,
+            c.subject,
+            if c.wrong_verdict {
+                "  WRONG VERDICT"
+            } else {
+                ""
+            }
         )?;
     }
     let n = report.cases.len();
-    writeln!(
-        out,
-        "{n} fixes of {} with {}: {} valid patches ({} of them one-line edits ranked by the model), {} on a file the fix changed, {} equal to the real fix",
-        report.repo, report.model, report.valid, report.one_line_edits, report.right_file, report.exact
-    )?;
-    if let Some(cmd) = &report.test_cmd {
-        writeln!(
+    match &report.test_cmd {
+        None => {
+            writeln!(
             out,
-            "tests (`{cmd}`): {} of the {n} fixes can be judged by them (fail before, pass with the fix); {} valid patches pass them",
-            report.tests_judged, report.tests_passed
-        )?;
+            "{n} fixes of {} with {}: {} patches, {} on a file the fix changed, {} equal to the \
+             real fix (not tested: verdicts are `unverified`); {:.1} s per case",
+            report.repo, report.model, report.patched, report.right_file, report.exact,
+            report.mean_seconds
+        )?
+        }
+        Some(cmd) => writeln!(
+            out,
+            "{n} qualified fixes of {} (of {} fix commits tried; `{cmd}`, coverage {}) with {}: \
+             {} patches, {} plausible (they pass the tests), {} equal to the real fix, {} wrong \
+             verdicts; {:.1} s per case",
+            report.repo,
+            report.scanned,
+            if report.coverage { "on" } else { "off" },
+            report.model,
+            report.patched,
+            report.plausible,
+            report.exact,
+            report.wrong_verdicts,
+            report.mean_seconds
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ mod doctor;
 mod eval;
 mod experience;
 mod generate;
+mod host;
 mod index;
 mod learn;
 mod localize;
