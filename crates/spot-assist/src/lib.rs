@@ -8,6 +8,8 @@
 //! - `patch`: the issue-to-patch loop over model candidates, with validation;
 //! - `mutate`: one-line edits (boundaries, boolean operators, off-by-one) that `patch` ranks with
 //!   the model when its free answers give no valid patch;
+//! - `templates`: repair templates on the syntax tree (TBar/PraPR families) at suspicious lines,
+//!   ranked candidate edits for test-driven repair;
 //! - `testrun`: the project's tests on a candidate, in a scratch copy under the data dir.
 
 pub mod edit;
@@ -16,4 +18,5 @@ pub mod mutate;
 pub mod patch;
 pub mod prompt;
 pub mod rerank;
+pub mod templates;
 pub mod testrun;
