@@ -1,4 +1,4 @@
-//! Off-by-one template: an index (`x[i]` → `x[i - 1]`, `x[i + 1]`), a slice bound (Python's
+//! Off-by-one template: an index (`x[i]` → `x[i - 1]`, `x[i + 1]`; each of `x[i, j]`), a slice bound (Python's
 //! `x[a:b]`, Go's `x[a:b]`, Rust's `a..b`, JavaScript's `.slice(a, b)`), a `range()` bound
 //! (and `range(n)` → `range(1, n)`), Rust's `..` ↔ `..=`, and integer literals (±1, where
 //! `n - 1` → `n` rather than `n - 0`).
@@ -22,7 +22,7 @@ pub(super) fn generate(ctx: &Ctx<'_, '_>, out: &mut Vec<Edit>) {
     for &n in &ctx.nodes {
         let kind = n.kind();
         if kind == k.index {
-            if let Some(i) = index_of(ctx, n) {
+            for i in indices(ctx, n) {
                 shift(ctx, i, INDEX, "index", out);
             }
         }
@@ -65,22 +65,20 @@ pub(super) fn generate(ctx: &Ctx<'_, '_>, out: &mut Vec<Edit>) {
     }
 }
 
-/// The index of `x[i]` (one plain index, not a slice or a range).
-fn index_of<'t>(ctx: &Ctx<'_, 't>, n: Node<'t>) -> Option<Node<'t>> {
-    let i = match ctx.lang {
+/// The indices of `x[i]` (Python's `x[i, j]` has several), not slices or ranges.
+fn indices<'t>(ctx: &Ctx<'_, 't>, n: Node<'t>) -> Vec<Node<'t>> {
+    let found: Vec<Node<'t>> = match ctx.lang {
         Lang::Python => {
             let mut cursor = n.walk();
-            let subs: Vec<Node<'_>> = n.children_by_field_name("subscript", &mut cursor).collect();
-            match subs.as_slice() {
-                [one] => *one,
-                _ => return None,
-            }
+            n.children_by_field_name("subscript", &mut cursor).collect()
         }
-        Lang::Rust => n.named_child(1)?,
-        Lang::Go => n.child_by_field_name("index")?,
-        _ => n.child_by_field_name("index")?,
+        Lang::Rust => n.named_child(1).into_iter().collect(),
+        _ => n.child_by_field_name("index").into_iter().collect(),
     };
-    (!matches!(i.kind(), "slice" | "range_expression")).then_some(i)
+    found
+        .into_iter()
+        .filter(|i| !matches!(i.kind(), "slice" | "range_expression"))
+        .collect()
 }
 
 /// Whether moving `n` by one is this template's job: not a literal or `e ± literal` (the

@@ -1,7 +1,7 @@
 //! Call templates: two adjacent positional arguments swapped, and the called function
 //! replaced by its common counterpart (`min`/`max`, `startswith`/`endswith`, `floor`/`ceil`,
-//! …) or by a project function of the same arity (`Scope::functions`), most similar names
-//! first.
+//! …) or, for a call of a project function, by another project function of the same arity
+//! (`Scope::functions`), most similar names first.
 
 use std::collections::HashSet;
 
@@ -171,7 +171,12 @@ fn replace_function(ctx: &Ctx<'_, '_>, call: Node<'_>, out: &mut Vec<Edit>) {
     let Some(arity) = positional_arguments(call).map(|a| a.len()) else {
         return;
     };
-    let mut siblings: Vec<String> = (ctx.scope.functions)(arity)
+    // Only a project function has project siblings (`len` has none).
+    let same_arity = (ctx.scope.functions)(arity);
+    if !same_arity.iter().any(|f| f == name) {
+        return;
+    }
+    let mut siblings: Vec<String> = same_arity
         .into_iter()
         .filter(|s| !done.contains(s.as_str()) && is_identifier(s))
         .collect();

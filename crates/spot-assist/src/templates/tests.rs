@@ -334,22 +334,26 @@ fn python_off_by_one() {
     check(
         Lang::Python,
         r#"
-def window(items, i, n):
-$0    return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-1]
+def window(items, grid, i, n):
+$0    return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n]
 "#,
         &[T::OffByOne],
         expect![[r#"
-            off-by-one         0.12  return items[i - 1] + sum(items[i:n - 1]) + len(range(n)) + items[-1]
-            off-by-one         0.12  return items[i + 1] + sum(items[i:n - 1]) + len(range(n)) + items[-1]
-            off-by-one         0.12  return items[i] + sum(items[i - 1:n - 1]) + len(range(n)) + items[-1]
-            off-by-one         0.12  return items[i] + sum(items[i + 1:n - 1]) + len(range(n)) + items[-1]
-            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(n - 1)) + items[-1]
-            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(n + 1)) + items[-1]
-            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(1, n)) + items[-1]
-            off-by-one         0.08  return items[i] + sum(items[i:n]) + len(range(n)) + items[-1]
-            off-by-one         0.08  return items[i] + sum(items[i:n - 2]) + len(range(n)) + items[-1]
-            off-by-one         0.08  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-2]
-            off-by-one         0.08  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[0]
+            off-by-one         0.12  return items[i - 1] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i + 1] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i] + sum(items[i - 1:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i] + sum(items[i + 1:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(n - 1)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(n + 1)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(1, n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n - 1]
+            off-by-one         0.12  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i - 1, n + 1]
+            off-by-one         0.08  return items[i] + sum(items[i:n]) + len(range(n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.08  return items[i] + sum(items[i:n - 2]) + len(range(n)) + items[-1] + grid[i - 1, n]
+            off-by-one         0.08  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-2] + grid[i - 1, n]
+            off-by-one         0.08  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[0] + grid[i - 1, n]
+            off-by-one         0.08  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i, n]
+            off-by-one         0.08  return items[i] + sum(items[i:n - 1]) + len(range(n)) + items[-1] + grid[i - 2, n]
         "#]],
     );
 }
