@@ -982,3 +982,94 @@ fn signature_arities() {
         ]
     "#]].assert_debug_eq(&got);
 }
+
+#[test]
+fn javascript_and_go_operands_variables_and_removal() {
+    check(
+        Lang::JavaScript,
+        r#"
+function remaining(total, used, label) {
+  const left = total - used;
+$0  log(label, left);
+  return left % 7;
+}
+"#,
+        &[T::StatementRemove, T::ArgumentSwap, T::VariableReplace],
+        expect![[r#"
+            argument-swap      0.10  log(left, label);
+            variable-replace   0.08  log(total, left);
+            variable-replace   0.08  log(label, total);
+            variable-replace   0.06  log(used, left);
+            variable-replace   0.06  log(label, used);
+            statement-remove   0.04  removed: log(label, left);
+        "#]],
+    );
+    check(
+        Lang::JavaScript,
+        r#"
+function remaining(total, used, label) {
+  const left = total - used;
+  log(label, left);
+$0  return left % 7;
+}
+"#,
+        &[T::OperandSwap, T::OperatorSwap],
+        expect![[r#"
+            operand-swap       0.08  return 7 % left;
+            operator-swap      0.05  return left / 7;
+        "#]],
+    );
+    check(
+        Lang::Go,
+        r#"
+package p
+
+func remaining(total, used int, label string) int {
+	left := total - used
+	left -= 1
+$0	left += total / used
+	return left
+}
+"#,
+        &[
+            T::OperandSwap,
+            T::OperatorSwap,
+            T::VariableReplace,
+            T::StatementRemove,
+        ],
+        expect![[r#"
+            operator-swap      0.10  left -= total / used
+            operator-swap      0.08  left += total * used
+            operand-swap       0.08  left += used / total
+            variable-replace   0.08  left += left / used
+            variable-replace   0.08  left += total / left
+            statement-remove   0.04  removed: left += total / used
+        "#]],
+    );
+}
+
+#[test]
+fn guards_keep_the_file_s_line_endings() {
+    let text = "def f(x):\r\n    y = 1\r\n    return x.a + y\r\n";
+    let tree = parse(Lang::Python, text);
+    let found = candidates(
+        Lang::Python,
+        text,
+        &tree,
+        &[Site {
+            line: 2,
+            weight: 1.0,
+        }],
+        &Scope::local(),
+        50,
+    );
+    let guard = found
+        .iter()
+        .find(|c| c.template == Template::GuardInsert)
+        .and_then(|c| c.apply(text));
+    expect![[r#"
+        Some(
+            "def f(x):\r\n    y = 1\r\n    if x is None:\r\n        return None\r\n    return x.a + y\r\n",
+        )
+    "#]].assert_debug_eq(&guard);
+}

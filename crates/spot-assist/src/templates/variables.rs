@@ -105,8 +105,9 @@ fn occurrences<'t>(ctx: &Ctx<'_, 't>) -> HashMap<&'t str, Vec<usize>> {
     out
 }
 
-/// Whether an identifier is read as a value: not a binding, a callee, an attribute or
-/// keyword name, a path segment, a struct shorthand, a composite literal's key or a type.
+/// Whether an identifier is read as a value: not a binding, an assignment's target, a callee,
+/// an attribute or keyword name, a path segment, a struct shorthand, a composite literal's key
+/// or a type.
 fn is_read(ctx: &Ctx<'_, '_>, n: Node<'_>) -> bool {
     if ctx.bindings.contains(&n.start_byte()) {
         return false;
@@ -132,6 +133,27 @@ fn is_read(ctx: &Ctx<'_, '_>, n: Node<'_>) -> bool {
         _ => false,
     };
     if excluded {
+        return false;
+    }
+    // The target of an assignment (`x = …`, `x += …`, Go's `a, x = …`) is written, not read.
+    let (holder, slot) = if matches!(p.kind(), "expression_list" | "pattern_list") {
+        match p.parent() {
+            Some(g) => (g, p),
+            None => (p, n),
+        }
+    } else {
+        (p, n)
+    };
+    let assigns = matches!(
+        holder.kind(),
+        "assignment"
+            | "augmented_assignment"
+            | "assignment_expression"
+            | "augmented_assignment_expression"
+            | "compound_assignment_expr"
+            | "assignment_statement"
+    );
+    if assigns && holder.child_by_field_name("left") == Some(slot) {
         return false;
     }
     // Python's annotations are identifiers inside a `type`.
