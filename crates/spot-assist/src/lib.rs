@@ -13,6 +13,8 @@
 //! - `patch`: the issue-to-patch loop over model candidates, with validation;
 //! - `mutate`: one-line edits (boundaries, boolean operators, off-by-one) that `patch` ranks with
 //!   the model when its free answers give no valid patch;
+//! - `templates`: repair templates on the syntax tree (TBar/PraPR families) at suspicious lines,
+//!   ranked candidate edits for test-driven repair;
 //! - `repair`: test-driven repair: the tests before any patch as the target, candidates judged
 //!   by them in parallel copies, evidence fused into suspicious lines, the verdict;
 //! - `testrun`: the project's tests on a candidate, in a scratch copy under the data dir;
@@ -34,6 +36,7 @@ pub mod prompt;
 pub mod repair;
 pub mod rerank;
 pub mod slot;
+pub mod templates;
 pub mod testreport;
 pub mod testrun;
 pub mod trace;
