@@ -37,7 +37,7 @@ use crate::localize::{localize_with, History, Localization, LocalizeOptions, Sou
 use crate::prompt::{self, Focus, Snippet};
 use crate::repair::{self, Check, Evidence, TestEvidence, TestGate, Verdict};
 use crate::rerank::{rerank, RerankOptions};
-use crate::{mutate, testrun};
+use crate::{mutate, templates, testrun};
 use spot_base::cancel::CancelToken;
 use spot_index::{self as index, Index, Lang};
 use spot_model::{GenerateParams, Model, ModelError};
@@ -75,6 +75,8 @@ pub struct PatchOptions {
     pub budget: Duration,
     /// Collect per-test coverage (Python) for Ochiai when tests fail.
     pub coverage: bool,
+    /// With tests that all pass and a model: ask the model for a test reproducing the issue.
+    pub reproduce: bool,
     pub localize: LocalizeOptions,
     /// Let the model rerank the localization's best files (off by default: see
     /// bench/README.md for what it measured).
@@ -104,6 +106,7 @@ impl Default for PatchOptions {
             max_tested: 200,
             budget: Duration::from_secs(300),
             coverage: true,
+            reproduce: true,
             localize: LocalizeOptions::default(),
             rerank: None,
             lookup: spot_model::DEFAULT_LOOKUP,
@@ -170,7 +173,13 @@ impl Patch {
     /// The verdict in words: `fixes the 1 failing test (pytest)`.
     pub fn verdict_text(&self) -> String {
         let fixed = self.tests.as_ref().map_or(0, |t| t.failing_before.len());
-        self.verdict.describe(fixed)
+        let words = self.verdict.describe(fixed);
+        match self.tests.as_ref().and_then(|t| t.reproduction.as_deref()) {
+            Some(file) => format!(
+                "{words}: a test spot wrote to reproduce the issue, added to {file} in the patch"
+            ),
+            None => words,
+        }
     }
 
     /// One line: `2 files changed: a.py, b.py`.
@@ -312,8 +321,47 @@ pub fn issue_to_patch(
         }
         _ => None,
     };
+    let mut gate = gate;
+
+    // 2. No failing test, but tests and a model: ask the model for a test that reproduces the
+    // issue; it becomes the target only if it fails with an assertion (and is then part of the
+    // patch, for the user to keep).
+    let sources = Sources {
+        text: ws.read,
+        history: ws.history,
+    };
+    let mut repro_evidence = false;
+    if let (Some(g), Some(m), true) = (gate.as_mut(), model, opts.reproduce) {
+        if !g.has_target() {
+            progress(JobStage::Testing {
+                what: "writing a test that reproduces the issue".to_owned(),
+            });
+            let loc = localize_with(ws.index, &sources, issue, &opts.localize);
+            match reproduce(ws, m, g, issue, &loc, opts, cancel) {
+                Ok(test) => {
+                    tracing::info!("a reproduction test in {} fails as it should", test.path);
+                    repro_evidence = true;
+                }
+                Err(why) => {
+                    if cancel.is_cancelled() {
+                        return Err(PatchError::Cancelled);
+                    }
+                    rejected.push(format!("reproduction test: {why}"));
+                }
+            }
+        }
+    }
+    let gate = gate;
     let targeted = gate.as_ref().is_some_and(TestGate::has_target);
     let verdict = gate.as_ref().map_or(Verdict::Unverified, TestGate::verdict);
+    let repro: Vec<FileEdit> = gate
+        .as_ref()
+        .and_then(|g| g.reproduction().cloned())
+        .into_iter()
+        .collect();
+    // A patch's edits with the reproduction test it was judged with.
+    let with_repro =
+        |edits: Vec<FileEdit>| -> Vec<FileEdit> { repro.iter().cloned().chain(edits).collect() };
     let test_evidence = |passed_after: Option<usize>| match (&gate, &unusable) {
         (Some(g), _) => Some(g.evidence(passed_after)),
         (None, Some(u)) => Some(TestEvidence {
@@ -323,11 +371,12 @@ pub fn issue_to_patch(
             passed_before: None,
             passed_after: None,
             unusable: Some(u.why.clone()),
+            reproduction: None,
         }),
         (None, None) => None,
     };
 
-    // 2. The issue as localization and the model read it: with the failing tests.
+    // 3. The issue as localization and the model read it: with the failing tests.
     let issue_full = match &gate {
         Some(g) if targeted && !g.target.is_empty() => format!(
             "{}\n\nTests that fail before any fix:\n{}",
@@ -337,10 +386,6 @@ pub fn issue_to_patch(
         _ => issue.to_owned(),
     };
     progress(JobStage::Localizing);
-    let sources = Sources {
-        text: ws.read,
-        history: ws.history,
-    };
     let mut localization = localize_with(ws.index, &sources, &issue_full, &opts.localize);
     if let (Some(model), Some(rerank_opts)) = (model, &opts.rerank) {
         // Optional: without it the localization is what `spot localize` gives.
@@ -423,7 +468,10 @@ pub fn issue_to_patch(
         }
         if let Some((rank, Check::Plausible { passed_after })) = plausible.into_iter().next() {
             let c = &candidates[rank];
-            let edits = vec![c.edit.clone()];
+            let edits = with_repro(vec![c.edit.clone()]);
+            if repro_evidence {
+                evidence.push(Evidence::ReproductionTest);
+            }
             return Ok(Patch {
                 diff: edit::unified_diff(&edits),
                 answer: edit::format_blocks(&c.edit.path, &c.edit.before, &c.edit.after),
@@ -597,6 +645,10 @@ pub fn issue_to_patch(
         });
         match judged {
             Ok((edits, passed_after)) => {
+                let edits = with_repro(edits);
+                if repro_evidence {
+                    evidence.push(Evidence::ReproductionTest);
+                }
                 return Ok(Patch {
                     diff: edit::unified_diff(&edits),
                     edits,
@@ -615,7 +667,7 @@ pub fn issue_to_patch(
                     snippets: shown.clone(),
                     prompt: if primed { prompt } else { plain_prompt },
                     seconds: started.elapsed().as_secs_f64(),
-                })
+                });
             }
             Err(why) => {
                 tracing::debug!(
@@ -659,6 +711,116 @@ pub fn issue_to_patch(
     })
 }
 
+/// Lines of the test file shown to the model (its end, where a new test goes).
+const REPRO_EXCERPT_LINES: usize = 60;
+/// Functions shown with the issue when asking for a reproduction test.
+const REPRO_SNIPPETS: usize = 3;
+
+/// Asks the model for a test that reproduces `issue`, added to the test file that belongs to
+/// the best-localized source file; adopts it as `gate`'s target when it fails on the code as it
+/// is with an assertion of a new test (see [`TestGate::try_reproduction`]). Returns the test's
+/// edit, or why there is none.
+fn reproduce(
+    ws: &Workspace<'_>,
+    model: &Model,
+    gate: &mut TestGate,
+    issue: &str,
+    loc: &Localization,
+    opts: &PatchOptions,
+    cancel: &CancelToken,
+) -> Result<FileEdit, String> {
+    let test_path = test_file_for(ws.index, loc)
+        .ok_or_else(|| "no test file belongs to the localized code".to_owned())?;
+    let text = (ws.read)(&test_path).ok_or_else(|| format!("cannot read {test_path}"))?;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let hi = lines.len();
+    let lo = hi.saturating_sub(REPRO_EXCERPT_LINES).max(1);
+    let excerpt: String = lines.get(lo - 1..hi).unwrap_or_default().concat();
+    let mut snippets = prompt::select_snippets(ws.index, loc, None, ws.read, REPRO_SNIPPETS);
+    snippets.retain(|s| !crate::localize::is_test_path(&s.path));
+    let budget = model
+        .context_length()
+        .saturating_sub(max_new_tokens(model, opts))
+        .min(opts.max_prompt_tokens);
+    let count = |s: &str| model.count_tokens(s).unwrap_or(s.len() / 3);
+    let user = loop {
+        let user = prompt::repro_user(issue, &snippets, &test_path, lo as u32, hi as u32, &excerpt);
+        if snippets.is_empty() || count(prompt::SYSTEM) + count(&user) + 16 <= budget {
+            break user;
+        }
+        snippets.pop();
+    };
+    let messages = vec![
+        spot_model::ChatMessage::system(prompt::SYSTEM),
+        spot_model::ChatMessage::user(user),
+    ];
+    let rendered = model
+        .render_chat(&messages, true)
+        .map_err(|e| e.to_string())?;
+    let params = GenerateParams {
+        max_new_tokens: max_new_tokens(model, opts),
+        temperature: 0.0,
+        add_special_tokens: false,
+        lookup: opts.lookup,
+        ..GenerateParams::default()
+    };
+    let generation = model
+        .generate(&rendered, &params, cancel, &mut |_| {})
+        .map_err(|e| e.to_string())?;
+    let blocks = edit::parse_blocks(&generation.text);
+    if blocks.is_empty() {
+        return Err("the model's answer has no SEARCH/REPLACE block".to_owned());
+    }
+    let file_name = test_path
+        .rsplit('/')
+        .next()
+        .unwrap_or(&test_path)
+        .to_owned();
+    let resolve = |named: &str| {
+        (named == test_path || named.ends_with(&format!("/{file_name}")) || named == file_name)
+            .then(|| test_path.clone())
+    };
+    let edits = edit::apply_blocks(&blocks, Some(&test_path), &resolve, ws.read)
+        .map_err(|e| e.to_string())?;
+    let [test] = edits.as_slice() else {
+        return Err("the answer changes more than the test file".to_owned());
+    };
+    check_edits(ws.index, std::slice::from_ref(test))?;
+    let (target, report) = gate.try_reproduction(test, cancel)?;
+    gate.adopt_reproduction(test.clone(), target, report);
+    Ok(test.clone())
+}
+
+/// The test file a new test for the best-localized source file goes into: a test file the
+/// localization ranks, else an indexed test file named after the source file
+/// (`test_pricing.py`, `pricing_test.go`, `pricing.test.js`) in the same language.
+fn test_file_for(index: &Index, loc: &Localization) -> Option<String> {
+    use crate::localize::is_test_path;
+    let source = loc.files.iter().find(|f| !is_test_path(&f.path))?;
+    let lang = Lang::from_path(Path::new(&source.path))?;
+    let stem = Path::new(&source.path)
+        .file_stem()?
+        .to_string_lossy()
+        .into_owned();
+    let named_after = |p: &str| {
+        Path::new(p)
+            .file_stem()
+            .is_some_and(|s| s.to_string_lossy().contains(stem.as_str()))
+    };
+    let mut tests: Vec<String> = index
+        .snapshot()
+        .into_iter()
+        .filter(|f| f.lang == lang && is_test_path(&f.path))
+        .map(|f| f.path.clone())
+        .collect();
+    tests.sort();
+    loc.files
+        .iter()
+        .map(|f| f.path.clone())
+        .find(|p| is_test_path(p) && named_after(p) && tests.contains(p))
+        .or_else(|| tests.iter().find(|p| named_after(p)).cloned())
+}
+
 /// A one-line edit at a suspicious line.
 struct LineEdit {
     edit: FileEdit,
@@ -666,50 +828,75 @@ struct LineEdit {
     what: String,
 }
 
-/// One-line edits at `lines` (best first), ranked by the line's suspiciousness (each line's
-/// own edits in `mutate`'s order), deduplicated, at most `max`. Only files that parse and that
-/// the index knows; the edits pass [`check_edits`].
+/// Candidate edits at `lines` (best first) from the repair templates (`templates`), ranked by
+/// the line's suspiciousness × the template's prior across files, deduplicated, at most `max`.
+/// Only files that parse and that the index knows; every edit passes [`check_edits`].
 fn line_edits(ws: &Workspace<'_>, lines: &[repair::SuspiciousLine], max: usize) -> Vec<LineEdit> {
-    /// Most one-line edits made of one file (all its lines).
-    const PER_FILE: usize = 20_000;
-    let mut out: Vec<LineEdit> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    // Per file: its text and its edits by line (made over the whole text, so a line inside a
-    // docstring or a multi-line string is known to be one).
-    let mut files: std::collections::HashMap<String, Option<(String, Vec<mutate::Mutant>)>> =
+    /// Candidates made per file before the ranking across files.
+    const PER_FILE: usize = 400;
+    // Sites per file, in the order their best line ranks.
+    let mut order: Vec<String> = Vec::new();
+    let mut sites: std::collections::HashMap<String, Vec<templates::Site>> =
         std::collections::HashMap::new();
     for l in lines {
-        if out.len() >= max {
-            break;
+        if !sites.contains_key(&l.path) {
+            order.push(l.path.clone());
         }
-        let Some(lang) = Lang::from_path(Path::new(&l.path)) else {
+        sites
+            .entry(l.path.clone())
+            .or_default()
+            .push(templates::Site {
+                line: l.line.saturating_sub(1),
+                weight: l.score,
+            });
+    }
+    // Project functions by arity, for replacing a called function by a sibling.
+    let mut by_arity: std::collections::HashMap<(Lang, usize), Vec<String>> =
+        std::collections::HashMap::new();
+    for f in ws.index.snapshot() {
+        if crate::localize::is_support_path(&f.path) {
             continue;
-        };
-        let file = files.entry(l.path.clone()).or_insert_with(|| {
-            let text =
-                (ws.read)(&l.path).filter(|t| index::count_parse_errors(lang, t) == Some(0))?;
-            let mutants = mutate::mutants(lang, &text, PER_FILE);
-            Some((text, mutants))
-        });
-        let Some((text, mutants)) = file else {
-            continue;
-        };
-        let at = l.line as usize - 1;
-        for m in mutants.iter().filter(|m| m.line == at) {
-            let mut after = String::with_capacity(text.len() + 2);
-            for (i, line) in text.split_inclusive('\n').enumerate() {
-                if i == at {
-                    after.push_str(&m.after);
-                    after.push_str(&line[line.trim_end_matches(['\r', '\n']).len()..]);
-                } else {
-                    after.push_str(line);
-                }
+        }
+        for d in f.index.defs.iter().filter(|d| d.kind.is_callable()) {
+            if let Some(n) = templates::signature_arity(f.lang, &d.signature) {
+                by_arity
+                    .entry((f.lang, n))
+                    .or_default()
+                    .push(d.name.clone());
             }
-            if !seen.insert((l.path.clone(), after.clone())) {
+        }
+    }
+    for names in by_arity.values_mut() {
+        names.sort();
+        names.dedup();
+    }
+    let mut all: Vec<(f64, LineEdit)> = Vec::new();
+    for path in order {
+        let Some(lang) = Lang::from_path(Path::new(&path)) else {
+            continue;
+        };
+        let Some(text) = (ws.read)(&path) else {
+            continue;
+        };
+        if index::count_parse_errors(lang, &text) != Some(0) {
+            continue;
+        }
+        let Some(tree) = ws.index.tree_of(lang, &path, &text) else {
+            continue;
+        };
+        let functions = |n: usize| by_arity.get(&(lang, n)).cloned().unwrap_or_default();
+        let no_vars = |_: u32| Vec::new();
+        let scope = templates::Scope {
+            variables: &no_vars,
+            functions: &functions,
+        };
+        let file_sites = sites.get(&path).map(Vec::as_slice).unwrap_or_default();
+        for c in templates::candidates(lang, &text, &tree, file_sites, &scope, PER_FILE) {
+            let Some(after) = c.apply(&text) else {
                 continue;
-            }
+            };
             let edit = FileEdit {
-                path: l.path.clone(),
+                path: path.clone(),
                 before: text.clone(),
                 after,
                 created: false,
@@ -717,22 +904,23 @@ fn line_edits(ws: &Workspace<'_>, lines: &[repair::SuspiciousLine], max: usize) 
             if check_edits(ws.index, std::slice::from_ref(&edit)).is_err() {
                 continue;
             }
-            out.push(LineEdit {
-                what: format!(
-                    "`{}` → `{}` ({}:{})",
-                    m.before.trim(),
-                    m.after.trim(),
-                    l.path,
-                    l.line
-                ),
-                edit,
-            });
-            if out.len() >= max {
-                break;
-            }
+            all.push((
+                c.score,
+                LineEdit {
+                    what: format!("{} ({}:{})", c.describe, path, c.line + 1),
+                    edit,
+                },
+            ));
         }
     }
-    out
+    // Best score first; equal scores keep the files' and the engine's order.
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| seen.insert((e.edit.path.clone(), e.edit.after.clone())))
+        .take(max)
+        .collect()
 }
 
 /// The most issue-like issue text for scoring: its start, within a bound.

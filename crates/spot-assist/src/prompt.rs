@@ -28,6 +28,12 @@ example/shapes.py
     return width * height
 >>>>>>> REPLACE";
 
+/// The answer format of test writing: what learning's test-writing samples teach
+/// (`learn::experience`) and what a reproduction test is asked for with ([`repro_user`]).
+pub const TEST_FORMAT: &str = "Answer with the test change only, as SEARCH/REPLACE blocks on the \
+test file: its path on its own line, then the block. SEARCH holds lines copied exactly from the \
+test file above; REPLACE holds them with the new test added.";
+
 /// A piece of a workspace file shown to the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
@@ -179,6 +185,47 @@ pub fn render_user(issue: &str, snippets: &[Snippet]) -> String {
         }
     }
     let _ = write!(s, "\n## Answer format\n{FORMAT}\n");
+    s
+}
+
+/// The request for a test that reproduces `issue`: the issue, the code it is about, an excerpt
+/// of the test file to add the test to (`test_path`, lines `lo..=hi`), and the test-writing
+/// answer format — the same shape as learning's test-writing samples, without the fix (there is
+/// none yet).
+pub fn repro_user(
+    issue: &str,
+    snippets: &[Snippet],
+    test_path: &str,
+    lo: u32,
+    hi: u32,
+    excerpt: &str,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Write a test that reproduces this issue: it must fail on the code as it is, and pass once \
+         the issue is fixed.\n\n## Issue\n{}\n\n## Code",
+        issue.trim()
+    );
+    for snip in snippets {
+        let what = match &snip.name {
+            Some(n) => format!(" ({n})"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "\n{}, lines {}-{}{what}:\n```{}\n{}```",
+            snip.path,
+            snip.start_line,
+            snip.end_line,
+            fence_lang(&snip.path),
+            snip.text.trim_end_matches('\n').to_owned() + "\n"
+        );
+    }
+    let _ = write!(
+        s,
+        "\n## Test file\n{test_path}, lines {lo}-{hi}:\n```\n{excerpt}```\n\n## Answer format\n{TEST_FORMAT}\n"
+    );
     s
 }
 

@@ -79,6 +79,8 @@ pub enum Evidence {
     Coverage,
     /// Stack frames in the issue text.
     IssueFrames,
+    /// A reproduction test the model wrote, which failed on the code as it was.
+    ReproductionTest,
     /// The text localization (issue words, names, history).
     Text,
     /// The model wrote or ranked the candidate.
@@ -99,6 +101,9 @@ pub struct TestEvidence {
     pub passed_after: Option<usize>,
     /// Why the tests could not judge, when they could not.
     pub unusable: Option<String>,
+    /// The target is a reproduction test spot wrote into this test file (it is part of the
+    /// patch, for the user to keep).
+    pub reproduction: Option<String>,
 }
 
 /// The baseline run and what it makes the target.
@@ -118,6 +123,8 @@ pub struct TestGate {
     /// The baseline's output, kept for the prompt and for coverage.
     pub baseline_output: String,
     pub baseline_seconds: f64,
+    /// Edits every check runs with: a reproduction test spot wrote and adopted as the target.
+    extra: Vec<FileEdit>,
 }
 
 /// Why the tests cannot judge a patch.
@@ -235,7 +242,72 @@ impl TestGate {
             narrowed,
             baseline_output: out.output,
             baseline_seconds: out.seconds,
+            extra: Vec::new(),
         })
+    }
+
+    /// Runs the suite with `test` (a reproduction test added to a test file whose text before
+    /// was `before`): it is one only if the suite runs, every failure is an assertion of a test
+    /// that was not there before (not an error, an import failure or a changed old test), and
+    /// nothing else fails. Returns the new failing tests and the run's report.
+    pub fn try_reproduction(
+        &self,
+        test: &FileEdit,
+        cancel: &CancelToken,
+    ) -> Result<(Vec<String>, TestReport), String> {
+        if self.has_target() {
+            return Err("tests already fail: no reproduction test is needed".to_owned());
+        }
+        let run = &self.runs[0];
+        let out = run
+            .applied(std::slice::from_ref(test), || {
+                run.run(&self.cmd, &[], cancel)
+            })
+            .map_err(|e| format!("the tests could not run: {e}"))?;
+        if out.outcome == Outcome::Pass {
+            return Err(
+                "the test passes on the code as it is: it does not show the bug".to_owned(),
+            );
+        }
+        if out.outcome == Outcome::TimedOut {
+            return Err("the tests ran over their time limit with it".to_owned());
+        }
+        let report = testreport::parse(&out.output, out.exit_code).relative_to(run.dir());
+        if !report.ran || report.failures.is_empty() {
+            return Err(broken_reason(&report, &out));
+        }
+        for f in &report.failures {
+            if f.kind != testreport::FailureKind::Assertion {
+                return Err(format!(
+                    "`{}` fails with an error, not an assertion: {}",
+                    f.id, f.message
+                ));
+            }
+            if test.before.contains(&f.name) {
+                return Err(format!(
+                    "`{}` was there before: the answer changed an old test",
+                    f.id
+                ));
+            }
+        }
+        Ok((
+            report.failures.iter().map(|f| f.id.clone()).collect(),
+            report,
+        ))
+    }
+
+    /// Makes a reproduction test the target: every later check runs with it.
+    pub fn adopt_reproduction(&mut self, test: FileEdit, target: Vec<String>, report: TestReport) {
+        self.failing_before = target.iter().cloned().collect();
+        self.narrowed = narrow(&self.cmd, report.runner, &report, &target);
+        self.target = target;
+        self.baseline = report;
+        self.extra = vec![test];
+    }
+
+    /// The reproduction test adopted, if any.
+    pub fn reproduction(&self) -> Option<&FileEdit> {
+        self.extra.first()
     }
 
     pub fn command(&self) -> &str {
@@ -269,13 +341,21 @@ impl TestGate {
             passed_before: self.baseline.counts.passed,
             passed_after,
             unusable: None,
+            reproduction: self.reproduction().map(|t| t.path.clone()),
         }
     }
 
     /// Judges `edits` in worker `worker`'s copy: see the module docs.
     pub fn check(&self, worker: usize, edits: &[FileEdit], cancel: &CancelToken) -> Check {
         let run = &self.runs[worker.min(self.runs.len() - 1)];
-        let result = run.applied(edits, || {
+        if edits
+            .iter()
+            .any(|e| self.extra.iter().any(|x| x.path == e.path))
+        {
+            return Check::Rejected("it changes the reproduction test's file".to_owned());
+        }
+        let all: Vec<FileEdit> = self.extra.iter().chain(edits).cloned().collect();
+        let result = run.applied(&all, || {
             if let Some(n) = &self.narrowed {
                 let env: Vec<(&str, &str)> = n
                     .env

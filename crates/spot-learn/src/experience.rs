@@ -20,7 +20,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
@@ -850,9 +849,7 @@ fn changed_old_lines(before: &str, after: &str) -> Vec<u32> {
     out
 }
 
-const TEST_FORMAT: &str = "Answer with the test change only, as SEARCH/REPLACE blocks on the \
-test file: its path on its own line, then the block. SEARCH holds lines copied exactly from the \
-test file above; REPLACE holds them with the new test added.";
+use spot_assist::prompt::TEST_FORMAT;
 
 /// A test-writing sample from fix commit `c` (which changed `test_files`).
 fn test_writing(
@@ -934,7 +931,8 @@ fn test_writing(
     }))
 }
 
-/// Runs `cmd` on the buggy tree with the new test (must fail) and on the fixed tree (must pass).
+/// Runs `cmd` on the buggy tree with the new test (must fail) and on the fixed tree (must pass),
+/// each within the test run's time limit (a run over it counts as not passing).
 fn verify_test(
     repo: &Repo,
     c: &crate::git::Commit,
@@ -950,15 +948,8 @@ fn verify_test(
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(&file, test_after)?;
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(dir.path())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()?;
-        Ok(status.success())
+        let run = spot_assist::testrun::TestRun::in_dir(dir, cmd);
+        Ok(run.baseline()? == spot_assist::testrun::Outcome::Pass)
     };
     let fails_before = !run(&c.parents[0])?;
     Ok(fails_before && run(&c.id)?)
