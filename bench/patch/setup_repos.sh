@@ -24,11 +24,11 @@ mkdir -p "$BENCH"
 
 # name | owner/repo | mirror HEAD the cases were mined at | pip pins (Python) or "node"
 REPOS=(
-  "click|pallets/click|2c8cd3ac958a7eb316d67f2d316c27086c4c0369|pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 click==8.2.1"
-  "boltons|mahmoud/boltons|967864f89791509f9eb36b22b4579d36b72a6df2|pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4"
-  "marshmallow|marshmallow-code/marshmallow|341b927f219205704728c05cd61f04d7e9727523|pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 simplejson==4.3.0 pytz==2026.6 python-dateutil==4.0.0 tzdata==2026.6 marshmallow==3.23.0"
-  "arrow|arrow-py/arrow|b247ad073d4c350270528edb5afff8e7f4f7d9e4|pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 pytest-mock==3.17.0 python-dateutil==4.0.0 pytz==2026.6 simplejson==4.3.0 dateparser==1.5.0 regex==2026.12.2 tzdata==2026.6 tzlocal==5.4.5"
-  "more-itertools|more-itertools/more-itertools|2fe1b2eeb9d75f994113fe3ac76d14b6bcd6fb10|pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4"
+  "click|pallets/click|2c8cd3ac958a7eb316d67f2d316c27086c4c0369|coverage==7.18.0 pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 click==8.2.1"
+  "boltons|mahmoud/boltons|967864f89791509f9eb36b22b4579d36b72a6df2|coverage==7.18.0 pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4"
+  "marshmallow|marshmallow-code/marshmallow|341b927f219205704728c05cd61f04d7e9727523|coverage==7.18.0 pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 simplejson==4.3.0 pytz==2026.6 python-dateutil==4.0.0 tzdata==2026.6 marshmallow==3.23.0"
+  "arrow|arrow-py/arrow|b247ad073d4c350270528edb5afff8e7f4f7d9e4|coverage==7.18.0 pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 pytest-mock==3.17.0 python-dateutil==4.0.0 pytz==2026.6 simplejson==4.3.0 dateparser==1.5.0 regex==2026.12.2 tzdata==2026.6 tzlocal==5.4.5"
+  "more-itertools|more-itertools/more-itertools|2fe1b2eeb9d75f994113fe3ac76d14b6bcd6fb10|coverage==7.18.0 pytest==8.3.5 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4"
   "qs|ljharb/qs|3a890d4ecd3deb72a45d90be36f4f8c5970467c7|node"
   "node-semver|npm/node-semver|6e05b7637396ac66522cff8731f07cfe0ef49a29|node"
 )
