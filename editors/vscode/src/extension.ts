@@ -26,7 +26,7 @@ import {
   Status,
   StatusNotification,
 } from './protocol';
-import { serverPath, serverSettings } from './settings';
+import { ignoredSettingsNote, serverPath, serverSettings } from './settings';
 import { StatusBar, statusLines, statusReport } from './status';
 
 const LANGUAGES = ['rust', 'python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go'];
@@ -50,6 +50,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('spot.restartServer', restart),
     vscode.commands.registerCommand('spot.showOutput', () => output.show(true)),
     vscode.workspace.onDidChangeConfiguration(onConfigurationChanged),
+    // Trusting the workspace lets spot run its tests (spot.testCommand).
+    vscode.workspace.onDidGrantWorkspaceTrust(sendSettings),
   );
   await start();
 }
@@ -104,6 +106,11 @@ async function start(): Promise<void> {
   const c = createClient();
   client = c;
   statusBar.starting();
+  const note = ignoredSettingsNote();
+  if (note) {
+    output.warn(note);
+  }
+  testLog({ event: 'settings', trusted: vscode.workspace.isTrusted, settings: serverSettings(), path: serverPath() });
   // Registered before start so that the first notifications (indexing) are not missed.
   c.onNotification(StatusNotification, (s: Status) => {
     if (client === c) {
@@ -159,6 +166,14 @@ function onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {
   if (e.affectsConfiguration('spot.path')) {
     void restart();
     return;
+  }
+  sendSettings();
+}
+
+function sendSettings(): void {
+  const note = ignoredSettingsNote();
+  if (note) {
+    output.warn(note);
   }
   const c = client;
   if (c?.isRunning()) {

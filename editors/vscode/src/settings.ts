@@ -1,6 +1,14 @@
 // VS Code settings (`spot.*`) → the settings object the server validates
 // (docs/lsp-extensions.md, "Settings"). `spot.path` is the client's own; empty strings mean
 // "the server's default" and are left out, so the server never warns about them.
+//
+// Trust boundary (docs/design, "Trust boundary"): a repository's `.vscode/settings.json` is
+// untrusted input. The settings that start a program or load code — `path` (the server binary),
+// `ortPath` (a shared library), `modelDir` (a model the runtime loads) and `testCommand` (run
+// with `sh -c`) — are `machine`-scoped in package.json and are read here only from the user's
+// own settings (`inspect().globalValue`), never from workspace or folder values, whatever their
+// scope says. In an untrusted workspace `testCommand` is not sent at all: running the project's
+// tests runs the project's code.
 import * as vscode from 'vscode';
 
 export interface ServerSettings {
@@ -14,10 +22,27 @@ export interface ServerSettings {
   rerank?: number;
 }
 
+/**
+ * Settings that run a command or load a binary or library: user settings only, listed in
+ * package.json's `restrictedConfigurations` (test/settings.test.mjs checks both).
+ */
+export const EXECUTABLE_SETTINGS = ['path', 'modelDir', 'ortPath', 'testCommand'] as const;
+
 /** Settings that need a server restart instead of `didChangeConfiguration`. */
 export const restartSettings = ['spot.path'];
 
-export function serverSettings(config = vscode.workspace.getConfiguration('spot')): ServerSettings {
+type Config = Pick<vscode.WorkspaceConfiguration, 'get' | 'inspect'>;
+
+/** A string from the user's own settings only (not workspace, not folder). */
+function userString(config: Config, key: string): string | undefined {
+  const v = config.inspect<string>(key)?.globalValue;
+  return typeof v === 'string' && v.trim() !== '' ? expandHome(v.trim()) : undefined;
+}
+
+export function serverSettings(
+  config: Config = vscode.workspace.getConfiguration('spot'),
+  trusted: boolean = vscode.workspace.isTrusted,
+): ServerSettings {
   const str = (key: string): string | undefined => {
     const v = config.get<string>(key);
     return typeof v === 'string' && v.trim() !== '' ? expandHome(v.trim()) : undefined;
@@ -27,9 +52,9 @@ export function serverSettings(config = vscode.workspace.getConfiguration('spot'
     return typeof v === 'number' ? v : undefined;
   };
   const settings: ServerSettings = {
-    modelDir: str('modelDir'),
+    modelDir: userString(config, 'modelDir'),
     provider: str('provider'),
-    ortPath: str('ortPath'),
+    ortPath: userString(config, 'ortPath'),
     maxFileSize: num('maxFileSize'),
     logLevel: str('logLevel'),
     learning: {
@@ -37,16 +62,36 @@ export function serverSettings(config = vscode.workspace.getConfiguration('spot'
       everyNCommits: num('learning.everyNCommits'),
       idleMinutes: num('learning.idleMinutes'),
     },
-    testCommand: str('testCommand'),
+    testCommand: trusted ? userString(config, 'testCommand') : undefined,
     rerank: num('rerank'),
   };
   return prune(settings) as ServerSettings;
 }
 
-/** The binary to start: `spot.path`, else `spot` on PATH. */
-export function serverPath(config = vscode.workspace.getConfiguration('spot')): string {
-  const v = config.get<string>('path');
-  return typeof v === 'string' && v.trim() !== '' ? expandHome(v.trim()) : 'spot';
+/** The binary to start: the user's `spot.path`, else `spot` on PATH. */
+export function serverPath(config: Config = vscode.workspace.getConfiguration('spot')): string {
+  return userString(config, 'path') ?? 'spot';
+}
+
+/**
+ * A note for the output channel when the workspace sets a user-only setting (it is ignored), or
+ * the test command is held back because the workspace is not trusted; undefined otherwise.
+ */
+export function ignoredSettingsNote(
+  config: Config = vscode.workspace.getConfiguration('spot'),
+  trusted: boolean = vscode.workspace.isTrusted,
+): string | undefined {
+  const notes: string[] = [];
+  for (const key of EXECUTABLE_SETTINGS) {
+    const i = config.inspect<string>(key);
+    if (i && (i.workspaceValue !== undefined || i.workspaceFolderValue !== undefined)) {
+      notes.push(`spot.${key} in the workspace's settings is ignored (it runs or loads code: set it in your user settings)`);
+    }
+  }
+  if (!trusted && userString(config, 'testCommand')) {
+    notes.push('spot.testCommand is not used until you trust this workspace (running its tests runs its code)');
+  }
+  return notes.length ? notes.join('; ') : undefined;
 }
 
 function expandHome(p: string): string {
