@@ -25,6 +25,7 @@ export interface IndexStatus {
   files?: number;
   symbols?: number;
   root?: string;
+  pendingChanges?: number;
 }
 
 export interface ModelStatus {
@@ -39,6 +40,8 @@ export interface Job {
   id: number;
   kind: 'issueToPatch' | 'codeAction' | 'learn' | string;
   stage: string;
+  /** The stage in words (`generating: candidate 1/3, 16 tokens`). */
+  message?: string;
 }
 
 export interface LearnStatus {
@@ -59,6 +62,22 @@ export interface Status {
 export interface IssueToPatchArgs {
   issue: string;
   apply?: boolean;
+  /** A test the patch must make pass (`tests/test_x.py::test_y`). */
+  targetTest?: string;
+}
+
+/** What spot claims about a patch (see src/verdict.ts for the words shown). */
+export type Verdict = 'fixesFailingTests' | 'passesTests' | 'unverified';
+
+/** The tests behind a verdict. */
+export interface PatchTests {
+  command: string;
+  runner: string;
+  failingBefore: string[];
+  passedBefore?: number;
+  passedAfter?: number;
+  unusable?: string;
+  reproduction?: string;
 }
 
 /** `spot.issueToPatch` result. */
@@ -68,8 +87,41 @@ export interface PatchResult {
   files: string[];
   edit: unknown;
   candidates: number;
+  source: 'answer' | 'oneLineEdit' | 'testedEdit';
+  verdict: Verdict;
+  /** The verdict for people: "fixes the 1 failing test", "a guess: not tested". */
+  verdictText: string;
+  tests: PatchTests | null;
+  evidence: ('failingTests' | 'testFrames' | 'coverage' | 'issueFrames' | 'reproductionTest' | 'text' | 'model')[];
   summary: string;
   reason?: string;
+}
+
+/** `spot.localize` arguments. */
+export interface LocalizeArgs {
+  issue: string;
+  limit?: number;
+}
+
+/** `spot.localize` result. */
+export interface LocalizeResult {
+  files: { path: string; uri: string | null; score: number; reason: string }[];
+  functions: {
+    name: string;
+    path: string;
+    uri: string | null;
+    range: { start: { line: number; character: number }; end: { line: number; character: number } };
+    score: number;
+  }[];
+}
+
+/** A listed code action's `data`: all its resolve needs. */
+export interface ActionData {
+  uri: string;
+  line: number;
+  issue: string;
+  /** Set on "Fix failing test `name` with spot". */
+  targetTest?: string;
 }
 
 /** `spot.cancel` result. */

@@ -32,6 +32,9 @@ export class StatusBar implements vscode.Disposable {
   update(status: Status): void {
     this.last = status;
     this.set(statusText(status), statusTooltip(status));
+    if (status.model.error) {
+      this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+    }
   }
 
   private set(text: string, tooltip: string | vscode.MarkdownString): void {
@@ -61,11 +64,12 @@ export function statusText(s: Status): string {
   if (s.learn?.state === 'running') {
     return '$(loading~spin) spot: learning';
   }
+  if (s.model.error || s.model.state === 'unavailable') {
+    // Checked at server start without loading: say so before the first fix is asked for.
+    return '$(warning) spot: no model: run setup';
+  }
   if (s.index.state === 'none') {
     return '$(circle-slash) spot: no workspace';
-  }
-  if (s.model.state === 'unavailable') {
-    return '$(warning) spot: ready · no model';
   }
   const name = shortModelName(s.model.name);
   return name ? `spot: ready · ${name}` : 'spot: ready';
@@ -83,6 +87,9 @@ export function shortModelName(name: string | undefined): string {
 export function statusTooltip(s: Status): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   md.appendMarkdown(`**spot** ${s.version ?? ''}\n\n`);
+  if (s.model.error) {
+    md.appendMarkdown(`**No model:** ${escape(s.model.error)}\n\nRun **Spot: Set Up Model**, or set \`spot.modelDir\` in your user settings.\n\n`);
+  }
   for (const l of statusLines(s)) {
     const rest = l.description ? ` — ${escape(l.description)}` : '';
     md.appendMarkdown(`- **${l.label}**: ${escape(l.state)}${rest}\n`);
@@ -122,7 +129,7 @@ export function statusLines(s: Status): StatusLine[] {
   lines.push({
     label: 'Jobs',
     state: s.jobs.length ? `${s.jobs.length} running` : 'none',
-    description: s.jobs.map((j) => `#${j.id} ${j.kind}: ${j.stage}`).join('; '),
+    description: s.jobs.map((j) => `#${j.id} ${j.kind}: ${j.message || j.stage}`).join('; '),
     detail: '',
   });
   if (s.learn) {

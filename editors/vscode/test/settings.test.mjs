@@ -1,14 +1,13 @@
 // Workspace trust: a repository's `.vscode/settings.json` must not make spot run a command or
-// load a library. Checks package.json's declarations and src/settings.ts itself (bundled with
-// esbuild against a stand-in `vscode` module that answers `inspect()` with user, workspace and
-// folder values). No VS Code needed: `node --test test/` (npm test).
+// load a library. Checks package.json's declarations and src/settings.ts itself (bundled by
+// test/bundle.mjs against a stand-in `vscode`; the configuration below answers `inspect()` with
+// user, workspace and folder values). No VS Code needed: npm test.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import os from 'node:os';
-import * as esbuild from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { loadSrc } from './bundle.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ext = path.join(here, '..');
@@ -18,31 +17,7 @@ const props = pkg.contributes.configuration.properties;
 /** Scopes a workspace (or folder) settings file can set. */
 const WORKSPACE_SCOPES = new Set([undefined, 'window', 'resource', 'language-overridable', 'machine-overridable']);
 
-/** src/settings.ts as an ES module, with `vscode` replaced by the stand-in below. */
-async function loadSettings() {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'spot-settings-test-')), 'settings.mjs');
-  await esbuild.build({
-    entryPoints: [path.join(ext, 'src/settings.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    outfile: out,
-    logLevel: 'silent',
-    plugins: [
-      {
-        name: 'fake-vscode',
-        setup(b) {
-          b.onResolve({ filter: /^vscode$/ }, () => ({ path: 'vscode', namespace: 'fake' }));
-          b.onLoad({ filter: /.*/, namespace: 'fake' }, () => ({
-            contents: 'export const workspace = { isTrusted: false, getConfiguration() { throw new Error("pass a config"); } };',
-            loader: 'js',
-          }));
-        },
-      },
-    ],
-  });
-  return import(pathToFileURL(out).href);
-}
+const loadSettings = () => loadSrc('settings.ts');
 
 /**
  * A `spot` configuration section with values per level, as VS Code's merges them: `get` returns
