@@ -10,6 +10,8 @@
 //   SPOT_E2E_ARTIFACTS  screenshots and logs go here
 //   SPOT_E2E_MODEL      the model dir, or "none" (then the model cases expect the server's error)
 //   SPOT_VSCODE_TEST_LOG the extension's JSON-lines result log (its test hook)
+//   SPOT_E2E_PWNED      a file the workspace's own settings try to create (must never exist)
+//   SPOT_E2E_SPOT_BIN, SPOT_E2E_TEST_CMD  the user's spot.path and spot.testCommand
 //   PLAYWRIGHT, CHROMIUM
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,6 +40,10 @@ const EXPECT_TEXT = process.env.SPOT_E2E_EXPECT_TEXT ? fs.readFileSync(process.e
 const ART = env('SPOT_E2E_ARTIFACTS');
 const MODEL = env('SPOT_E2E_MODEL');
 const LOG = env('SPOT_VSCODE_TEST_LOG');
+// The repository's .vscode/settings.json tries to make spot touch this file (run.sh).
+const PWNED = process.env.SPOT_E2E_PWNED || '';
+const SPOT_BIN = process.env.SPOT_E2E_SPOT_BIN || '';
+const TEST_CMD = process.env.SPOT_E2E_TEST_CMD || '';
 const WITH_MODEL = MODEL !== 'none';
 // Per-case limits. The default model takes 30-100 s per answer on 2 busy cores, and the server
 // tries up to 3 answers before it gives up.
@@ -156,9 +162,11 @@ async function openFile(rel) {
   await dismiss();
   await page.keyboard.press('Control+P');
   await quickInputBox().waitFor({ state: 'visible', timeout: 10000 });
-  await quickInputBox().fill(rel);
+  // An absolute path: quick open finds it even when it was created after its file list was built.
+  await quickInputBox().fill(path.join(WS, rel));
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: path.basename(rel) }).first();
   await row.waitFor({ state: 'visible', timeout: 15000 });
+  await page.waitForTimeout(200);
   await page.keyboard.press('Enter');
   await page
     .locator('.tabs-container .tab.active', { hasText: path.basename(rel) })
@@ -186,6 +194,39 @@ async function errorToast(text, timeout) {
   const message = page.locator('.notifications-toasts .notification-list-item-message', { hasText: text }).first();
   await message.waitFor({ state: 'visible', timeout });
   return (await message.innerText()).replace(/\s+/g, ' ').trim();
+}
+
+/** The words the extension shows after a fix (src/verdict.ts; test/units.test.mjs pins them). */
+function expectedPatchMessage(r) {
+  const fix = String(r.verdict ?? '').replace(/_/g, '').toLowerCase() === 'fixesfailingtests';
+  const text = (r.verdictText ?? '').trim();
+  const head = fix ? `fix — ${text}` : /\bguess\b/i.test(text) ? text : `a guess: ${text || 'not tested'}`;
+  return { fix, message: `spot: ${head} · applied: ${r.summary}` };
+}
+
+/** A notification with exactly this text (whitespace normalized). */
+async function toastWithText(text, timeout) {
+  const message = page.locator('.notifications-toasts .notification-list-item-message', { hasText: text }).first();
+  await message.waitFor({ state: 'visible', timeout });
+  return (await message.innerText()).replace(/\s+/g, ' ').trim();
+}
+
+/** Text of the editor's status-bar cursor position, e.g. `Ln 45, Col 5`. */
+async function cursorPosition() {
+  const item = page.locator('#status\\.editor\\.selection');
+  await item.waitFor({ state: 'visible', timeout: 10000 });
+  return (await item.innerText()).trim();
+}
+
+/** Waits until the cursor is on `line` (1-based); returns the status-bar text. */
+async function waitCursorLine(line, what) {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const pos = await cursorPosition();
+    if (pos.startsWith(`Ln ${line},`)) return pos;
+    if (Date.now() > end) throw new Error(`${what}: cursor at "${pos}", expected line ${line}`);
+    await page.waitForTimeout(100);
+  }
 }
 
 async function waitDisk(file, expected, timeout) {
@@ -287,14 +328,22 @@ async function caseFixIssue() {
     await screenshot('fix-issue-error');
     throw new Error(`no Refactor Preview: the server answered ${JSON.stringify(ev)}`);
   }
-  // needsConfirmation edits start unchecked in the Refactor Preview: tick each file, as a user
-  // does, then Apply.
-  const fileRows = page.locator('.monaco-list-row[aria-level="1"]', { has: page.locator('.edit-checkbox') });
-  await fileRows.first().waitFor({ state: 'visible', timeout: 10000 });
-  for (const row of await fileRows.all()) {
-    const box = row.locator('.edit-checkbox').first();
-    if ((await box.getAttribute('aria-checked')) !== 'true') await box.click();
-  }
+  // The Refactor Preview opens with every change of the patch ticked: the user only reviews and
+  // presses Apply (the extension moves the confirmation mark to a hidden no-op).
+  const boxRows = page.locator('.monaco-list-row', { has: page.locator('.edit-checkbox') });
+  await boxRows.first().waitFor({ state: 'visible', timeout: 10000 });
+  await page.waitForTimeout(300);
+  const rows = await boxRows.evaluateAll((els) =>
+    els.map((el) => ({
+      level: el.getAttribute('aria-level'),
+      text: (el.textContent ?? '').replace(/\s+/g, ' ').trim(),
+      checked: el.querySelector('.edit-checkbox')?.getAttribute('aria-checked') ?? el.querySelector('.edit-checkbox')?.classList.contains('checked'),
+    })),
+  );
+  log(`refactor preview rows: ${JSON.stringify(rows)}`);
+  const unticked = rows.filter((r) => r.checked !== 'true' && r.checked !== true);
+  if (unticked.length) throw new Error(`the Refactor Preview opened with unticked changes: ${JSON.stringify(unticked)}`);
+  const previewFiles = rows.filter((r) => r.level === '1').map((r) => r.text);
   // Open the first change in the diff editor (for the screenshot), then Apply.
   const change = page.locator('.monaco-list-row[aria-level="2"]', { has: page.locator('.edit-checkbox') }).first();
   await change.click({ position: { x: 300, y: 10 } }).catch(() => undefined);
@@ -308,6 +357,7 @@ async function caseFixIssue() {
   fs.writeFileSync(path.join(ART, 'fix-issue.diff'), r.diff);
   if (r.status !== 'applied') throw new Error(`status ${r.status}, expected applied`);
   if (!r.files.includes(rel)) throw new Error(`the patch changed ${r.files.join(', ')}, not ${rel}`);
+  if (previewFiles.length !== r.files.length) throw new Error(`the Refactor Preview listed ${JSON.stringify(previewFiles)} for ${JSON.stringify(r.files)} (the no-op must stay hidden)`);
 
   // Expected: the pristine repo with the server's diff applied by patch(1).
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'spot-e2e-patch-'));
@@ -326,18 +376,22 @@ async function caseFixIssue() {
     await waitDisk(file, EXPECT_TEXT, 5000);
     real = `; ${rel} == the historical fix`;
   }
-  await page.locator('.notification-toast', { hasText: 'spot: applied' }).first().waitFor({ state: 'visible', timeout: 10000 });
+  // What the user reads: the verdict. With the test command and the replayed bug's failing test
+  // (tests/test_store.py), the historical fix is a fix, not a guess.
+  if (!r.verdict || !r.verdictText) throw new Error(`the result has no verdict/verdictText (needs the server of issue 22): ${JSON.stringify({ ...r, diff: undefined, edit: undefined })}`);
+  const want = expectedPatchMessage(r);
+  if (EXPECT_TEXT !== null && TEST_CMD && !want.fix) throw new Error(`verdict ${r.verdict} ("${r.verdictText}"), expected fixesFailingTests: the replayed bug has a failing test`);
+  if (ev.message !== want.message) throw new Error(`the extension said "${ev.message}", expected "${want.message}"`);
+  const shown = await toastWithText(want.message, 10000);
+  if (/validated/i.test(shown)) throw new Error(`"validated" shown: ${shown}`);
   await screenshot('fix-issue-applied');
-  return `${r.summary}; disk == original + diff (patch -p1)${real}`;
+  return `"${shown}"; preview ticked; disk == original + diff (patch -p1)${real}`;
 }
 
 async function caseQuickFix() {
-  // A file the Fix Issue case left alone, and its first one-line `def …:` header.
-  const patched = events().find((e) => e.event === 'issueToPatch')?.result?.files ?? [];
-  const candidates = ['inventory/store.py', 'inventory/models.py', 'inventory/report.py', 'inventory/cli.py'].filter(
-    (f) => fs.existsSync(path.join(WS, f)),
-  );
-  const rel = candidates.find((f) => !patched.includes(f)) ?? candidates[0];
+  // (a) A syntax error gets a spot diagnostic and the quick-fix menu offers "Fix with spot: …"
+  // for it. It is not run: the fixture model has no answer for it.
+  const rel = 'inventory/models.py';
   const file = path.join(WS, rel);
   const original = fs.readFileSync(file, 'utf8');
   const lines = original.split('\n');
@@ -345,53 +399,178 @@ async function caseQuickFix() {
   if (idx < 0) throw new Error(`no one-line \`def …:\` header in ${rel}`);
   log(`breaking ${rel}:${idx + 1}: ${lines[idx].trim()}`);
   await openFile(rel);
-  // Remove the colon at the end of the line: a syntax error spot reports.
   await gotoLine(idx + 1);
   await page.keyboard.press('End');
   await page.keyboard.press('Backspace');
   const broken = [...lines.slice(0, idx), lines[idx].slice(0, -1), ...lines.slice(idx + 1)].join('\n');
   await waitDisk(file, broken, 10000); // auto-save
-  const squiggle = page.locator('.monaco-editor .squiggly-error').first();
-  await squiggle.waitFor({ state: 'attached', timeout: 20000 });
-  // Go to the diagnostic (tree-sitter may place it after the broken line), then quick fix.
+  await page.locator('.monaco-editor .squiggly-error').first().waitFor({ state: 'attached', timeout: 20000 });
   await gotoLine(idx + 1);
   await page.keyboard.press('F8');
   await page.locator('.marker-widget').first().waitFor({ state: 'visible', timeout: 10000 });
   await page.keyboard.press('Escape');
   await page.waitForTimeout(300);
   await page.keyboard.press('Control+.');
-  const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Fix with spot:' }).first();
+  const diagAction = page.locator('.action-widget .monaco-list-row', { hasText: 'Fix with spot: syntax error' }).first();
+  await diagAction.waitFor({ state: 'visible', timeout: 15000 });
+  const diagTitle = (await diagAction.innerText()).trim();
+  await screenshot('quick-fix-menu');
+  await page.keyboard.press('Escape');
+  fs.writeFileSync(file, original); // the editor reloads the unmodified (saved) buffer
+  await page.locator('.monaco-editor .squiggly-error').first().waitFor({ state: 'detached', timeout: 20000 });
+
+  // (b) A bug pinned by a failing test: "Fix `bulk_discount_percent` with spot" (Ctrl+. in the
+  // function) must change the file — the one-line `>` → `>=` the test asks for — with no error.
+  const prel = 'inventory/pricing.py';
+  const pfile = path.join(WS, prel);
+  const pricing = fs.readFileSync(path.join(ORIGINAL, prel), 'utf8');
+  const bug = '        if quantity > min_quantity:';
+  if (!pricing.includes(bug)) throw new Error(`${prel} lacks the fixture's bug line "${bug.trim()}"`);
+  const fixed = pricing.replace(bug, '        if quantity >= min_quantity:');
+  fs.writeFileSync(pfile, pricing); // Fix Issue may have fixed it already (general model)
+  if (EXPECT_TEXT !== null) {
+    // The replayed bug (case 3 fixes it; here too when run alone): its test must not fail.
+    fs.writeFileSync(path.join(WS, EXPECT_FILE), EXPECT_TEXT);
+  }
+  fs.writeFileSync(
+    path.join(WS, 'tests/test_boundary.py'),
+    'import unittest\n\nfrom inventory.pricing import bulk_discount_percent\n\n\n' +
+      'class BoundaryTest(unittest.TestCase):\n    def test_ten_units_get_the_first_tier(self):\n' +
+      '        self.assertEqual(bulk_discount_percent(10), 5)\n',
+  );
+  await openFile(prel);
+  const bugLine = pricing.split('\n').indexOf(bug) + 1;
+  await gotoLine(bugLine, 12);
+  await page.keyboard.press('Control+.');
+  const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Fix `bulk_discount_percent` with spot' }).first();
   await action.waitFor({ state: 'visible', timeout: 15000 });
   const title = (await action.innerText()).trim();
-  await screenshot('quick-fix-menu');
+  await screenshot('quick-fix-function-menu');
   await action.click();
-  await page.waitForTimeout(1500);
+  await page.waitForTimeout(1000);
   await screenshot('quick-fix-running');
-
-  const ev = await waitEvent((e) => e.event === 'codeAction', WITH_MODEL ? PATCH_TIMEOUT : 60000, 'the code action to resolve');
+  const ev = await waitEvent(
+    (e) => e.event === 'codeAction' && e.title.includes('bulk_discount_percent'),
+    WITH_MODEL ? PATCH_TIMEOUT : 60000,
+    'the code action to resolve',
+  );
   log(`code action: ${JSON.stringify(ev)}`);
-  if (ev.resolved) {
-    // The resolved edit was applied: the file is the broken text with exactly those edits.
-    const entry = ev.edit.find((e) => e.file === rel);
-    if (!entry) throw new Error(`the resolved edit does not touch ${rel}: ${JSON.stringify(ev.edit)}`);
-    let expected = applyEdits(broken, entry.edits);
-    await waitDisk(file, expected, 15000);
-    for (const other of ev.edit.filter((e) => e.file !== rel)) {
-      const p = path.join(WS, other.file);
-      expected = applyEdits(fs.readFileSync(path.join(ORIGINAL, other.file), 'utf8'), other.edits);
-      await waitDisk(p, expected, 15000);
-    }
-    const stray = await toasts().filter({ hasText: /spot: .*(no valid|failed|error)/i }).count();
-    if (stray) throw new Error('an error notification was shown although the edit was applied');
-    await screenshot('quick-fix-applied');
-    return `"${title}" → edit applied (${entry.edits.length} text edit(s)), file == broken text + resolved edit`;
+  if (!WITH_MODEL) {
+    // No model: the server's reason in an error notification, the file untouched.
+    if (ev.resolved || !ev.error) throw new Error(`expected the no-model error, got ${JSON.stringify(ev)}`);
+    const toast = await errorToast(`spot: ${ev.error.split('`')[0].slice(0, 30)}`, 10000);
+    if (fs.readFileSync(pfile, 'utf8') !== pricing) throw new Error(`${prel} changed although the resolve failed`);
+    return `${diagTitle} offered; "${title}" → the server's error "${toast.slice(0, 100)}"`;
   }
-  // No valid edit: the server's error in a notification, and the file untouched.
-  if (!ev.error) throw new Error(`the code action neither applied an edit nor failed with a message: ${JSON.stringify(ev)}`);
-  const toast = await errorToast(`spot: ${ev.error.split('`')[0].slice(0, 30)}`, 10000);
-  await screenshot('quick-fix-error');
-  if (fs.readFileSync(file, 'utf8') !== broken) throw new Error(`${rel} changed although the resolve failed`);
-  return `"${title}" → the server's error; notification "${toast.slice(0, 140)}"`;
+  if (!ev.resolved) throw new Error(`"${title}" gave no edit: ${ev.error ?? JSON.stringify(ev)}`);
+  const entry = ev.edit.find((e) => e.file === prel);
+  if (!entry) throw new Error(`the resolved edit does not touch ${prel}: ${JSON.stringify(ev.edit)}`);
+  // Disk == the file plus exactly the resolved edit == the one-line fix.
+  const expected = applyEdits(pricing, entry.edits);
+  await waitDisk(pfile, expected, 15000);
+  await waitDisk(pfile, fixed, 1000);
+  const stray = await toasts().filter({ hasText: /spot: .*(no valid|failed|error)/i }).count();
+  if (stray) throw new Error('an error notification was shown although the edit was applied');
+  if (ev.message) {
+    // A server that reports the resolve's verdict: shown as it says.
+    await toastWithText(ev.message, 10000);
+  }
+  await screenshot('quick-fix-applied');
+  return `${diagTitle} offered; "${title}" → ${prel}:${bugLine} is now \`>=\`${ev.message ? `; "${ev.message}"` : ''}`;
+}
+
+async function caseNavigation() {
+  // In cli.py, on the call `order_total(item, …)`: hover, definition, references; then the
+  // outline of pricing.py. What the user sees, not what the server sent.
+  const rel = 'inventory/cli.py';
+  const text = fs.readFileSync(path.join(WS, rel), 'utf8').split('\n');
+  const line = text.findIndex((l) => l.includes('order_total(item')) + 1;
+  if (line < 1) throw new Error(`no call of order_total in ${rel}`);
+  const col = text[line - 1].indexOf('order_total(') + 3;
+  const defLine = fs.readFileSync(path.join(WS, 'inventory/pricing.py'), 'utf8').split('\n').findIndex((l) => l.startsWith('def order_total')) + 1;
+  await openFile(rel);
+  await gotoLine(line, col);
+
+  // Hover: the signature and the docstring.
+  await page.keyboard.press('Control+K');
+  await page.keyboard.press('Control+I');
+  const hover = page.locator('.monaco-hover:not(.hidden) .monaco-hover-content').first();
+  await hover.waitFor({ state: 'visible', timeout: 10000 });
+  await page.waitForTimeout(300);
+  const hoverText = (await hover.innerText()).replace(/\s+/g, ' ').trim();
+  await screenshot('hover');
+  if (!hoverText.includes('order_total(item: Item, quantity: int) -> Decimal')) throw new Error(`hover lacks the signature: "${hoverText}"`);
+  if (!hoverText.includes('after bulk discount')) throw new Error(`hover lacks the docstring: "${hoverText}"`);
+  await page.keyboard.press('Escape');
+
+  // References (Shift+F12): a peek listing the definition's file and the callers.
+  await page.keyboard.press('Shift+F12');
+  const tree = page.locator('.reference-zone-widget .ref-tree');
+  await tree.waitFor({ state: 'visible', timeout: 15000 });
+  await page.waitForTimeout(500);
+  const refRows = await tree.locator('.monaco-list-row').evaluateAll((els) => els.map((el) => (el.textContent ?? '').replace(/\s+/g, ' ').trim()));
+  await screenshot('references');
+  for (const f of ['pricing.py', 'cli.py', 'test_pricing.py']) {
+    if (!refRows.some((r) => r.startsWith(f))) throw new Error(`references lack ${f}: ${JSON.stringify(refRows)}`);
+  }
+  await page.keyboard.press('Escape');
+
+  // Definition (F12): pricing.py, on `def order_total`.
+  await gotoLine(line, col);
+  await page.keyboard.press('F12');
+  await page.locator('.tabs-container .tab.active', { hasText: 'pricing.py' }).waitFor({ state: 'visible', timeout: 10000 });
+  const pos = await waitCursorLine(defLine, 'definition');
+
+  // Document symbols (Ctrl+Shift+O) of pricing.py.
+  await page.keyboard.press('Control+Shift+O');
+  await page.locator('.quick-input-widget .monaco-list-row').first().waitFor({ state: 'visible', timeout: 10000 });
+  await page.waitForTimeout(300);
+  const symbols = await page
+    .locator('.quick-input-widget .monaco-list-row .label-name')
+    .evaluateAll((els) => els.map((el) => (el.textContent ?? '').trim()));
+  await screenshot('document-symbols');
+  await dismiss();
+  const want = ['CENT', 'BULK_TIERS', 'round_money', 'apply_discount', 'bulk_discount_percent', 'order_total'];
+  const missing = want.filter((w) => !symbols.includes(w));
+  if (missing.length) throw new Error(`document symbols lack ${missing.join(', ')}: ${JSON.stringify(symbols)}`);
+  return `hover "${hoverText.slice(0, 60)}…"; ${refRows.length} reference rows; F12 → pricing.py ${pos}; ${symbols.length} symbols`;
+}
+
+async function caseLocalize() {
+  const firstLine = ISSUE.split('\n').find((l) => l.trim()).replace(/^#+\s*/, '').trim();
+  await palette('Spot: Localize Issue');
+  await page.locator('.quick-input-widget', { hasText: 'Spot: Localize Issue' }).waitFor({ state: 'visible', timeout: 10000 });
+  await quickInputBox().fill(firstLine);
+  await page.keyboard.press('Enter');
+  const ev = await waitEvent((e) => e.event === 'localize', 20000, 'the spot.localize result');
+  const fn = ev.result.functions[0];
+  if (!fn) throw new Error(`no function localized: ${JSON.stringify(ev.result)}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: fn.name }).first();
+  await row.waitFor({ state: 'visible', timeout: 10000 });
+  const labels = await page
+    .locator('.quick-input-widget .monaco-list-row .label-name')
+    .evaluateAll((els) => els.map((el) => (el.textContent ?? '').trim()));
+  await screenshot('localize');
+  if (labels[0] !== fn.name) throw new Error(`first row "${labels[0]}", expected the best function ${fn.name}: ${JSON.stringify(labels)}`);
+  await page.keyboard.press('Enter');
+  const base = path.basename(fn.path);
+  await page.locator('.tabs-container .tab.active', { hasText: base }).waitFor({ state: 'visible', timeout: 10000 });
+  const pos = await waitCursorLine(fn.range.start.line + 1, 'the picked function');
+  return `"${firstLine.slice(0, 40)}" → ${fn.name} (${fn.path}) first, opened at ${pos}; ${labels.length} rows`;
+}
+
+async function caseWorkspaceSettings() {
+  // run.sh's .vscode/settings.json set spot.path/testCommand/ortPath/modelDir to code that
+  // touches PWNED. The extension must have used the user's values, and nothing ran it.
+  const ev = events().find((e) => e.event === 'settings');
+  if (!ev) throw new Error('no settings event from the extension');
+  if (SPOT_BIN && ev.path !== SPOT_BIN) throw new Error(`server started as ${ev.path}, expected the user's ${SPOT_BIN}`);
+  if (ev.settings.testCommand !== TEST_CMD) throw new Error(`testCommand sent: ${JSON.stringify(ev.settings.testCommand)}, expected the user's ${TEST_CMD}`);
+  for (const k of ['ortPath', 'modelDir']) {
+    if (String(ev.settings[k] ?? '').includes('pwned')) throw new Error(`the workspace's ${k} reached the server: ${ev.settings[k]}`);
+  }
+  if (PWNED && fs.existsSync(PWNED)) throw new Error(`${PWNED} exists: a workspace setting ran`);
+  return `path, testCommand, ortPath, modelDir from user settings; ${PWNED ? 'no workspace command ran' : ''}`;
 }
 
 async function caseShowStatus() {
@@ -435,9 +614,12 @@ async function main() {
   await screenshot('workbench');
 
   await runCase('1 status bar reaches ready', caseStatusBar);
-  await runCase(WITH_MODEL ? '2 Fix Issue → Refactor Preview → Apply' : '2 Fix Issue without a model → the server\'s error', caseFixIssue);
-  await runCase(WITH_MODEL ? '3 quick fix "Fix with spot" on a syntax error' : '3 quick fix without a model → the server\'s error', caseQuickFix);
-  await runCase('4 Show Status shows model and index', caseShowStatus);
+  await runCase('2 hover, references, definition, document symbols', caseNavigation);
+  await runCase(WITH_MODEL ? '3 Fix Issue → Refactor Preview (ticked) → Apply → verdict' : '3 Fix Issue without a model → the server\'s error', caseFixIssue);
+  await runCase(WITH_MODEL ? '4 quick fixes: listed on a syntax error; "Fix `fn`" changes the file' : '4 quick fix without a model → the server\'s error', caseQuickFix);
+  await runCase('5 Localize Issue → quick pick → location', caseLocalize);
+  await runCase('6 Show Status shows model and index', caseShowStatus);
+  await runCase('7 workspace settings cannot run code', caseWorkspaceSettings);
   await screenshot('final');
   await browser.close();
   return summary();

@@ -110,6 +110,24 @@ if [ "$MODEL" != none ] && [ -f "$SCENARIO" ]; then
 fi
 mkdir -p "$TMP/original"
 cp -a "$WS" "$TMP/original/"
+# The repository's own settings try to make spot run code: every value must be ignored (the
+# user's settings below win, and spot.path/modelDir/ortPath/testCommand are user-only).
+PWNED="$TMP/pwned"
+mkdir -p "$WS/.vscode"
+python3 - "$WS/.vscode/settings.json" "$PWNED" <<'EOF'
+import json, sys
+path, pwned = sys.argv[1:]
+json.dump({
+    "spot.path": f"/bin/sh -c 'touch {pwned}'",
+    "spot.testCommand": f"touch {pwned}",
+    "spot.ortPath": f"{pwned}.so",
+    "spot.modelDir": f"{pwned}-model",
+}, open(path, "w"), indent=2)
+EOF
+# The user's test command: patches are tested, so the fix shows its verdict. pytest: spot reads
+# its per-test results (a plain `unittest discover` run is "unknown" to it).
+python3 -c 'import pytest' 2>/dev/null || die "python3 has no pytest (the e2e's spot.testCommand): pip install pytest"
+TEST_CMD="python3 -m pytest -q -p no:cacheprovider"
 
 UDD="$TMP/user-data"; EXTDIR="$TMP/extensions"
 mkdir -p "$UDD/User" "$UDD/Machine" "$EXTDIR" "$TMP/spot-data"
@@ -117,12 +135,13 @@ mkdir -p "$UDD/User" "$UDD/Machine" "$EXTDIR" "$TMP/spot-data"
   >"$ART/install-extension.log" 2>&1 || { cat "$ART/install-extension.log"; die "code-server --install-extension failed"; }
 
 model_setting=$([ "$MODEL" = none ] && echo "$TMP/no-model" || echo "$MODEL")
-python3 - "$UDD/User/settings.json" "$SPOT_BIN" "$model_setting" <<'EOF'
+python3 - "$UDD/User/settings.json" "$SPOT_BIN" "$model_setting" "$TEST_CMD" <<'EOF'
 import json, sys
-path, spot, model = sys.argv[1:]
+path, spot, model, test_cmd = sys.argv[1:]
 json.dump({
     "spot.path": spot,
     "spot.modelDir": model,
+    "spot.testCommand": test_cmd,
     "spot.provider": "cpu",
     "spot.logLevel": "info",
     "security.workspace.trust.enabled": False,
@@ -169,7 +188,8 @@ set +e
 SPOT_E2E_URL="http://127.0.0.1:$PORT/?folder=$WS" SPOT_E2E_WORKSPACE="$WS" \
 SPOT_E2E_ORIGINAL="$TMP/original/py-inventory" SPOT_E2E_ISSUE="$ISSUE" SPOT_E2E_ISSUE_MODE="$ISSUE_MODE" \
 SPOT_E2E_EXPECT_FILE="$EXPECT_FILE" SPOT_E2E_EXPECT_TEXT="$EXPECT_TEXT" \
-SPOT_E2E_ARTIFACTS="$ART" SPOT_E2E_MODEL="$MODEL" PLAYWRIGHT="$PLAYWRIGHT" CHROMIUM="$CHROMIUM" \
+SPOT_E2E_ARTIFACTS="$ART" SPOT_E2E_MODEL="$MODEL" SPOT_E2E_PWNED="$PWNED" SPOT_E2E_SPOT_BIN="$SPOT_BIN" \
+SPOT_E2E_TEST_CMD="$TEST_CMD" PLAYWRIGHT="$PLAYWRIGHT" CHROMIUM="$CHROMIUM" \
   timeout --kill-after=10 $(( ${SPOT_E2E_TIMEOUT_S:-900} + 30 )) "$NODE24" "$HERE/e2e.mjs"
 rc=$?
 set -e
