@@ -104,6 +104,9 @@ export SPOT_NVIM_PLUGIN="$plugin" SPOT_NVIM_MODEL="$SPOT_TEST_MODEL" SPOT_NVIM_A
 export SPOT_NVIM_FIXTURE="$tmp/repos/py-inventory" SPOT_NVIM_ISSUE="$issue"
 export SPOT_NVIM_TARGET="$target" SPOT_NVIM_EXPECTED="$expected"
 export SPOT_NVIM_CASES="${SPOT_NVIM_CASES:-}"
+# The test command of the code-action case (a failing test pins the bug it fixes).
+python3 -c 'import pytest' 2>/dev/null || fail "python3 has no pytest (the code-action case's test command): pip install pytest"
+export SPOT_NVIM_TEST_CMD="python3 -m pytest -q -p no:cacheprovider"
 export XDG_CONFIG_HOME="$tmp/xdg/config" XDG_DATA_HOME="$tmp/xdg/data" XDG_STATE_HOME="$tmp/xdg/state" XDG_CACHE_HOME="$tmp/xdg/cache"
 
 echo "nvim tests: $("$NVIM" --version | head -1), $("$SPOT_BIN" --version), model: $SPOT_TEST_MODEL"

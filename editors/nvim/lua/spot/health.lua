@@ -47,6 +47,28 @@ function M.parse_doctor_line(line)
   return status, vim.trim(what), vim.trim(detail)
 end
 
+--- `spot doctor`'s text output → `{status, what, detail}` per check. A check's detail may go on
+--- over the following lines (the places ONNX Runtime was looked for, the install hint): they are
+--- kept, whole, in its detail.
+function M.parse_doctor(text)
+  local entries = {}
+  for _, line in ipairs(vim.split(text, '\n')) do
+    local status, what, detail = M.parse_doctor_line(line)
+    if status then
+      entries[#entries + 1] = { status = status, what = what, detail = detail }
+    elseif
+      #entries > 0
+      and vim.trim(line) ~= ''
+      and not line:match('^%d+ problem%(s%) found')
+      and not line:match('^all checks passed')
+    then
+      local last = entries[#entries]
+      last.detail = (last.detail ~= '' and (last.detail .. '\n') or '') .. vim.trim(line)
+    end
+  end
+  return entries
+end
+
 local function report(status, what, detail)
   local msg = what .. ': ' .. detail
   if status == 'ok' then
@@ -136,30 +158,31 @@ function M.check()
   local dcode, dout, derr = run(doctor, env, 180000)
   local reported = json and report_json(dout)
   if not reported then
-    local n = 0
-    for _, line in ipairs(vim.split(dout, '\n')) do
-      local status, what, detail = M.parse_doctor_line(line)
-      if status then
-        n = n + 1
-        -- Index lines are about caches, not about this setup.
-        if what == 'index' and status == 'warn' then
-          status = '-'
-        end
-        report(status, what, detail)
+    local entries = M.parse_doctor(dout)
+    for _, e in ipairs(entries) do
+      -- Index lines are about caches, not about this setup.
+      if e.what == 'index' and e.status == 'warn' then
+        e.status = '-'
       end
+      report(e.status, e.what, e.detail)
     end
-    if n == 0 then
+    if #entries == 0 then
       error('could not read the output of spot doctor: ' .. vim.trim(dout .. derr))
     end
   end
-  if dcode == 0 then
+  local problems = dout:match('(%d+) problem%(s%) found')
+  if dcode == 0 and not problems then
     ok('spot doctor: all checks passed')
   elseif dcode == nil or dcode == 124 then
     error('spot doctor did not finish')
   else
     error(
-      string.format('spot doctor found problems (exit %d)', dcode),
-      { 'ONNX Runtime: run fixtures/models/setup.sh --runtime-only, or set ort_path / ORT_DYLIB_PATH', 'model: run fixtures/models/setup.sh, or set model_dir' }
+      string.format('spot doctor found %s problem(s) (exit %d)', problems or 'some', dcode),
+      {
+        'run `' .. table.concat(doctor, ' ') .. '` in a terminal for the full report',
+        'ONNX Runtime: run fixtures/models/setup.sh --runtime-only, or set ort_path / ORT_DYLIB_PATH',
+        'model: run fixtures/models/setup.sh, or set model_dir',
+      }
     )
   end
 

@@ -21,7 +21,7 @@ local defaults = {
   binary = 'spot',
   --- Extra environment for the server and for `:checkhealth spot` (e.g. ORT_DYLIB_PATH, SPOT_DATA_DIR).
   cmd_env = nil, --- @type table<string,string>?
-  filetypes = { 'python', 'rust', 'javascript', 'typescript', 'typescriptreact', 'go' },
+  filetypes = { 'python', 'rust', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact', 'go' },
   --- The first marker found upward wins, so a repository's top level is preferred.
   root_markers = {
     '.git',
@@ -61,6 +61,8 @@ local defaults = {
 
 M.config = vim.deepcopy(defaults)
 M.did_setup = false
+--- Why the server cannot start (the binary is missing), set by setup(); nil when it was found.
+M.binary_error = nil --- @type string?
 
 --- Latest `spot/status` per client id, and the client that sent the last one.
 local statuses = {} --- @type table<integer, table>
@@ -192,7 +194,32 @@ function M.client(bufnr)
   return clients[1]
 end
 
+--- Checks that the server's executable exists; returns nil or a message naming what is
+--- missing and how to fix it.
+function M.check_binary(config)
+  config = config or M.config
+  local exe = M.cmd(config)[1]
+  if type(exe) ~= 'string' or vim.fn.executable(vim.fn.expand(exe)) == 1 then
+    return nil
+  end
+  if config.cmd then
+    return string.format('binary not found: `%s` (from the `cmd` option) is not an executable', exe)
+  end
+  if exe == 'spot' then
+    return 'binary not found: `spot` is not on $PATH. Build it (cargo build --release --bin spot) and '
+      .. "put target/release on $PATH, or require('spot').setup({ binary = '/path/to/spot' })"
+  end
+  return string.format(
+    "binary not found: `%s` (the `binary` option) is not an executable; fix the path in require('spot').setup({ binary = ... })",
+    exe
+  )
+end
+
 local function need_client()
+  if M.binary_error and not M.client() then
+    notify(M.binary_error .. ' (see :checkhealth spot)', vim.log.levels.ERROR)
+    return nil
+  end
   local client = M.client()
   if not client then
     notify(
@@ -226,7 +253,7 @@ end
 function M.statusline()
   local s = M.status()
   if not s then
-    return ''
+    return M.binary_error and 'spot: binary not found' or ''
   end
   local jobs = s.jobs or {}
   if #jobs > 0 then
@@ -238,8 +265,8 @@ function M.statusline()
   if s.model and s.model.state == 'loading' then
     return 'spot: loading model'
   end
-  if s.model and s.model.state == 'unavailable' then
-    return 'spot: no model'
+  if s.model and (s.model.state == 'unavailable' or (s.model.error and s.model.error ~= vim.NIL)) then
+    return 'spot: no model: run setup'
   end
   return 'spot: ' .. ((s.index and s.index.state) or 'ready')
 end
@@ -470,6 +497,48 @@ function M.apply_edit(edit, client)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Verdicts: what spot claims about a patch (docs/lsp-extensions.md, spot.issueToPatch). Only a
+-- patch that made failing tests pass is presented as a fix; anything else says it is a guess.
+
+--- `fixes_failing_tests` / `fixesFailingTests` → `fixesFailingTests`; unknown → `unverified`.
+function M.verdict_word(v)
+  local k = tostring(v or ''):gsub('_', ''):lower()
+  if k == 'fixesfailingtests' then
+    return 'fixesFailingTests'
+  elseif k == 'passestests' then
+    return 'passesTests'
+  end
+  return 'unverified'
+end
+
+function M.is_fix(result)
+  return type(result) == 'table' and M.verdict_word(result.verdict) == 'fixesFailingTests'
+end
+
+--- `fix — fixes the 1 failing test`, or the server's sentence for a guess (always saying "guess").
+function M.verdict_headline(result)
+  result = result or {}
+  local text = type(result.verdictText) == 'string' and vim.trim(result.verdictText) or ''
+  if M.is_fix(result) then
+    return 'fix — ' .. (text ~= '' and text or 'fixes the failing tests')
+  end
+  if text == '' then
+    return M.verdict_word(result.verdict) == 'passesTests' and 'a guess: no test shows this bug'
+      or 'a guess: not tested'
+  end
+  if text:lower():find('guess', 1, true) then
+    return text
+  end
+  return 'a guess: ' .. text
+end
+
+--- The message after a fix: `fix — fixes the 1 failing test · applied: 1 file changed: a.py`
+--- (notify adds the `spot: ` prefix).
+function M.patch_message(result, what)
+  return string.format('%s · %s: %s', M.verdict_headline(result), what, result.summary or 'patch')
+end
+
+---------------------------------------------------------------------------------------------
 -- :SpotFixIssue
 
 local PATCH_BUF = 'spot://patch'
@@ -529,7 +598,8 @@ function M.fix_issue(issue, opts)
       return done({ status = 'failed', result = result, error = { message = err } })
     end
     local unsaved = M.config.write_after_apply and '' or ' (unsaved; :wa writes)'
-    notify('applied: ' .. (result.summary or 'patch') .. unsaved)
+    -- A guess is a warning: read it before trusting it.
+    notify(M.patch_message(result, 'applied') .. unsaved, M.is_fix(result) and vim.log.levels.INFO or vim.log.levels.WARN)
     done({ status = 'applied', result = result, buffers = bufs })
   end
   notify('asking the model for a patch… (:SpotCancel stops it)')
@@ -541,10 +611,11 @@ function M.fix_issue(issue, opts)
     if not ask then
       return apply(result)
     end
-    local win = M.show_diff(result.diff or '', 'spot: ' .. (result.summary or 'patch'))
+    local headline = M.verdict_headline(result)
+    local win = M.show_diff(result.diff or '', 'spot: ' .. headline .. ' · ' .. (result.summary or 'patch'))
     vim.cmd('redraw')
     vim.ui.input(
-      { prompt = 'spot: apply this patch (' .. (result.summary or '') .. ')? [y/N] ' },
+      { prompt = 'spot: ' .. headline .. ' — apply this patch (' .. (result.summary or '') .. ')? [y/N] ' },
       function(answer)
         vim.schedule(function()
           if vim.api.nvim_win_is_valid(win) then
@@ -553,7 +624,7 @@ function M.fix_issue(issue, opts)
           if answer and answer:lower():match('^%s*y') then
             apply(result)
           else
-            notify('patch discarded')
+            notify(M.patch_message(result, 'discarded'))
             done({ status = 'discarded', result = result })
           end
         end)
@@ -851,6 +922,13 @@ function M.setup(opts)
     callback = on_lsp_request,
   })
   local config = M.config
+  local was = M.binary_error
+  M.binary_error = M.check_binary(config)
+  if M.binary_error and M.binary_error ~= was then
+    -- Once per problem, instead of Neovim's spawn error on every buffer.
+    notify(M.binary_error, vim.log.levels.ERROR)
+  end
+  local start = config.autostart and not M.binary_error
   local modern = vim.lsp.config and vim.lsp.enable and has_011 and config.use_lsp_enable
   if fallback_group then
     vim.api.nvim_del_augroup_by_id(fallback_group)
@@ -860,12 +938,12 @@ function M.setup(opts)
     local c = M.lsp_config(config)
     c.name = nil
     vim.lsp.config(NAME, c)
-    vim.lsp.enable(NAME, config.autostart and true or false)
+    vim.lsp.enable(NAME, start and true or false)
   else
     if vim.lsp.enable and has_011 then
       vim.lsp.enable(NAME, false)
     end
-    if config.autostart then
+    if start then
       start_fallback(config)
     end
   end
