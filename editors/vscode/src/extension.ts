@@ -44,6 +44,8 @@ let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel;
 let statusBar: StatusBar;
 let progressSeq = 0;
+/** The binary the running client was started with (a workspace's spot.path never changes it). */
+let startedPath: string | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('spot', { log: true });
@@ -78,6 +80,7 @@ export async function deactivate(): Promise<void> {
 
 function createClient(): LanguageClient {
   const command = serverPath();
+  startedPath = command;
   const serverOptions: ServerOptions = {
     command,
     args: ['lsp'],
@@ -181,7 +184,7 @@ function onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {
   if (!e.affectsConfiguration('spot')) {
     return;
   }
-  if (e.affectsConfiguration('spot.path')) {
+  if (e.affectsConfiguration('spot.path') && serverPath() !== startedPath) {
     void restart();
     return;
   }

@@ -580,6 +580,28 @@ async function caseLocalize() {
   return `"${firstLine.slice(0, 40)}" → ${fn.name} (${fn.path}) first, opened at ${pos}; ${labels.length} rows`;
 }
 
+async function caseSetUpModel() {
+  // spot.path is a binary built in a spot checkout: the command finds that checkout's
+  // fixtures/models/setup.sh and asks before running it (cancelled here).
+  await palette('Spot: Set Up Model');
+  const ev = await waitEvent((e) => e.event === 'setUpModel', 10000, 'the Set Up Model command');
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ state: 'visible', timeout: 10000 });
+  const text = (await dialog.innerText()).replace(/\s+/g, ' ').trim();
+  await screenshot('set-up-model');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden', timeout: 10000 });
+  const repo = path.resolve(path.dirname(SPOT_BIN), '../..');
+  const script = path.join(repo, 'fixtures/models/setup.sh');
+  if (SPOT_BIN.endsWith('/target/debug/spot') || SPOT_BIN.endsWith('/target/release/spot')) {
+    if (ev.script !== script) throw new Error(`found ${ev.script}, expected ${script}`);
+    if (!text.includes('set up the model?') || !text.includes(script)) throw new Error(`dialog: "${text}"`);
+  } else if (!text.includes('bash fixtures/models/setup.sh')) {
+    throw new Error(`dialog without the command: "${text}"`);
+  }
+  return `"${text.slice(0, 100)}…"`;
+}
+
 async function caseWorkspaceSettings() {
   // run.sh's .vscode/settings.json set spot.path/testCommand/ortPath/modelDir to code that
   // touches PWNED. The extension must have used the user's values, and nothing ran it.
@@ -641,6 +663,7 @@ async function main() {
   await runCase('5 Localize Issue → quick pick → location', caseLocalize);
   await runCase('6 Show Status shows model and index', caseShowStatus);
   await runCase('7 workspace settings cannot run code', caseWorkspaceSettings);
+  await runCase('8 Set Up Model finds the checkout\'s setup.sh and asks first', caseSetUpModel);
   await screenshot('final');
   await browser.close();
   return summary();
