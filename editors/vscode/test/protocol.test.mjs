@@ -10,17 +10,21 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ext = path.join(here, '..');
 const doc = fs.readFileSync(path.join(ext, '../../docs/lsp-extensions.md'), 'utf8');
-const protocol = fs.readFileSync(path.join(ext, 'src/protocol.ts'), 'utf8');
+// src/protocol.ts re-exports the types generated from the server (src/protocol.generated.ts).
+const protocol = ['src/protocol.ts', 'src/protocol.generated.ts']
+  .filter((f) => fs.existsSync(path.join(ext, f)))
+  .map((f) => fs.readFileSync(path.join(ext, f), 'utf8'))
+  .join('\n');
 const pkg = JSON.parse(fs.readFileSync(path.join(ext, 'package.json'), 'utf8'));
 const props = pkg.contributes.configuration.properties;
 
-test('the commands in src/protocol.ts are the documented ones', () => {
+test('the commands in src/protocol*.ts are the documented ones', () => {
   const documented = [...doc.matchAll(/^### `(spot\.\w+)`$/gm)].map((m) => m[1]).sort();
   const block = protocol.match(/export const Commands = \{([\s\S]*?)\}/)[1];
   const known = [...block.matchAll(/'(spot\.\w+)'/g)].map((m) => m[1]).sort();
   assert.ok(documented.length > 0, 'no `### \\`spot.x\\`` headings in docs/lsp-extensions.md');
   assert.deepEqual(known, documented);
-  assert.match(protocol, /StatusNotification = 'spot\/status'/);
+  assert.match(protocol, /StatusNotification = ['"]spot\/status['"]/);
   assert.match(doc, /`spot\/status`/);
 });
 
