@@ -434,7 +434,9 @@ async function caseQuickFix() {
   await page.keyboard.press('F8');
   await page.locator('.marker-widget').first().waitFor({ state: 'visible', timeout: 10000 });
   await page.keyboard.press('Escape');
-  await page.waitForTimeout(300);
+  // The lightbulb: spot has a fix for this error.
+  const bulb = page.locator('.monaco-editor .lightBulbWidget');
+  await bulb.waitFor({ state: 'visible', timeout: 10000 });
   const diagAction = await codeActionRow('Fix with spot: syntax error');
   const diagTitle = (await diagAction.innerText()).trim();
   await screenshot('quick-fix-menu');
@@ -464,6 +466,9 @@ async function caseQuickFix() {
   await openFile(prel);
   const bugLine = pricing.split('\n').indexOf(bug) + 1;
   await gotoLine(bugLine, 12);
+  // No lightbulb in a function without a diagnostic: "Fix `fn`" is offered only when asked.
+  await page.waitForTimeout(1500);
+  if (await bulb.isVisible()) throw new Error('a lightbulb in bulk_discount_percent, which has no diagnostic');
   const action = await codeActionRow('Fix `bulk_discount_percent` with spot');
   const title = (await action.innerText()).trim();
   await screenshot('quick-fix-function-menu');
