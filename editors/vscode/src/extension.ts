@@ -198,9 +198,9 @@ function sendSettings(): void {
   }
   const c = client;
   if (c?.isRunning()) {
-    void c.sendNotification(DidChangeConfigurationNotification.type, {
-      settings: { spot: serverSettings() },
-    });
+    const settings = serverSettings();
+    testLog({ event: 'settings', trusted: vscode.workspace.isTrusted, settings, path: serverPath() });
+    void c.sendNotification(DidChangeConfigurationNotification.type, { settings: { spot: settings } });
   }
 }
 

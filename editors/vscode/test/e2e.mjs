@@ -11,7 +11,8 @@
 //   SPOT_E2E_MODEL      the model dir, or "none" (then the model cases expect the server's error)
 //   SPOT_VSCODE_TEST_LOG the extension's JSON-lines result log (its test hook)
 //   SPOT_E2E_PWNED      a file the workspace's own settings try to create (must never exist)
-//   SPOT_E2E_SPOT_BIN, SPOT_E2E_TEST_CMD  the user's spot.path and spot.testCommand
+//   SPOT_E2E_SPOT_BIN, SPOT_E2E_TEST_CMD  the user's spot.path and (from case 4) spot.testCommand
+//   SPOT_E2E_USER_SETTINGS  the user's settings.json files, ':'-separated
 //   PLAYWRIGHT, CHROMIUM
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -44,6 +45,8 @@ const LOG = env('SPOT_VSCODE_TEST_LOG');
 const PWNED = process.env.SPOT_E2E_PWNED || '';
 const SPOT_BIN = process.env.SPOT_E2E_SPOT_BIN || '';
 const TEST_CMD = process.env.SPOT_E2E_TEST_CMD || '';
+// The user's settings files (user, and machine for the remote's machine-scoped settings).
+const USER_SETTINGS = (process.env.SPOT_E2E_USER_SETTINGS || '').split(':').filter(Boolean);
 const WITH_MODEL = MODEL !== 'none';
 // Per-case limits. The default model takes 30-100 s per answer on 2 busy cores, and the server
 // tries up to 3 answers before it gives up.
@@ -239,6 +242,16 @@ async function cursorPosition() {
   return (await item.innerText()).trim();
 }
 
+/** Sets a user setting as the user would (in settings.json) and waits for the extension to send it. */
+async function setUserSetting(key, value, sent) {
+  for (const f of USER_SETTINGS) {
+    const j = JSON.parse(fs.readFileSync(f, 'utf8'));
+    j[key] = value;
+    fs.writeFileSync(f, JSON.stringify(j, null, 2));
+  }
+  await waitEvent((e) => e.event === 'settings' && sent(e.settings), 20000, `the extension to send ${key}`);
+}
+
 /** Waits until the cursor is on `line` (1-based); returns the status-bar text. */
 async function waitCursorLine(line, what) {
   const end = Date.now() + 5000;
@@ -401,11 +414,11 @@ async function caseFixIssue() {
     await waitDisk(file, EXPECT_TEXT, 5000);
     real = `; ${rel} == the historical fix`;
   }
-  // What the user reads: the verdict. With the test command and the replayed bug's failing test
-  // (tests/test_store.py), the historical fix is a fix, not a guess.
+  // What the user reads: the verdict. No test command yet (case 4 sets it), so even the real fix
+  // is a guess to spot, and must say so.
   if (!r.verdict || !r.verdictText) throw new Error(`the result has no verdict/verdictText (needs the server of issue 22): ${JSON.stringify({ ...r, diff: undefined, edit: undefined })}`);
   const want = expectedPatchMessage(r);
-  if (EXPECT_TEXT !== null && TEST_CMD && !want.fix) throw new Error(`verdict ${r.verdict} ("${r.verdictText}"), expected fixesFailingTests: the replayed bug has a failing test`);
+  if (want.fix || !want.message.startsWith('spot: a guess: not tested')) throw new Error(`untested, the patch must read "a guess: not tested": "${want.message}" (verdict ${r.verdict})`);
   if (ev.message !== want.message) throw new Error(`the extension said "${ev.message}", expected "${want.message}"`);
   const shown = await toastWithText(want.message, 10000);
   if (/validated/i.test(shown)) throw new Error(`"validated" shown: ${shown}`);
@@ -444,8 +457,10 @@ async function caseQuickFix() {
   fs.writeFileSync(file, original); // the editor reloads the unmodified (saved) buffer
   await page.locator('.monaco-editor .squiggly-error').first().waitFor({ state: 'detached', timeout: 20000 });
 
-  // (b) A bug pinned by a failing test: "Fix `bulk_discount_percent` with spot" (Ctrl+. in the
-  // function) must change the file — the one-line `>` → `>=` the test asks for — with no error.
+  // (b) A bug pinned by a failing test, and the user's test command: "Fix `bulk_discount_percent`
+  // with spot" (Ctrl+. in the function) must change the file — the one-line `>` → `>=` the test
+  // asks for — with no error.
+  await setUserSetting('spot.testCommand', TEST_CMD, (st) => st.testCommand === TEST_CMD);
   const prel = 'inventory/pricing.py';
   const pfile = path.join(WS, prel);
   const pricing = fs.readFileSync(path.join(ORIGINAL, prel), 'utf8');
@@ -610,13 +625,19 @@ async function caseSetUpModel() {
 async function caseWorkspaceSettings() {
   // run.sh's .vscode/settings.json set spot.path/testCommand/ortPath/modelDir to code that
   // touches PWNED. The extension must have used the user's values, and nothing ran it.
-  const ev = events().find((e) => e.event === 'settings');
-  if (!ev) throw new Error('no settings event from the extension');
+  // At start the user had no test command (the workspace's is ignored); case 4 set the user's.
+  const sent = events().filter((e) => e.event === 'settings');
+  if (!sent.length) throw new Error('no settings event from the extension');
+  const ev = sent[0];
   if (SPOT_BIN && ev.path !== SPOT_BIN) throw new Error(`server started as ${ev.path}, expected the user's ${SPOT_BIN}`);
-  if (ev.settings.testCommand !== TEST_CMD) throw new Error(`testCommand sent: ${JSON.stringify(ev.settings.testCommand)}, expected the user's ${TEST_CMD}`);
-  for (const k of ['ortPath', 'modelDir']) {
-    if (String(ev.settings[k] ?? '').includes('pwned')) throw new Error(`the workspace's ${k} reached the server: ${ev.settings[k]}`);
+  if (ev.settings.testCommand !== undefined) throw new Error(`testCommand sent at start: ${JSON.stringify(ev.settings.testCommand)}, expected none (only the workspace sets one)`);
+  for (const e of sent) {
+    for (const k of ['ortPath', 'modelDir', 'testCommand']) {
+      if (String(e.settings[k] ?? '').includes('pwned')) throw new Error(`the workspace's ${k} reached the server: ${e.settings[k]}`);
+    }
   }
+  const later = sent.find((e) => e.settings.testCommand !== undefined);
+  if (later && later.settings.testCommand !== TEST_CMD) throw new Error(`testCommand sent: ${later.settings.testCommand}, expected the user's ${TEST_CMD}`);
   if (PWNED && fs.existsSync(PWNED)) throw new Error(`${PWNED} exists: a workspace setting ran`);
   return `path, testCommand, ortPath, modelDir from user settings; ${PWNED ? 'no workspace command ran' : ''}`;
 }

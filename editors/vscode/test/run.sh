@@ -124,8 +124,9 @@ json.dump({
     "spot.modelDir": f"{pwned}-model",
 }, open(path, "w"), indent=2)
 EOF
-# The user's test command: patches are tested, so the fix shows its verdict. pytest: spot reads
-# its per-test results (a plain `unittest discover` run is "unknown" to it).
+# The user's test command, set by the e2e from the quick-fix case on (with it, Fix Issue would try
+# every repair template before the model's answer: ~40 s here). pytest: spot reads its per-test
+# results (a plain `unittest discover` run is "unknown" to it).
 python3 -c 'import pytest' 2>/dev/null || die "python3 has no pytest (the e2e's spot.testCommand): pip install pytest"
 TEST_CMD="python3 -m pytest -q -p no:cacheprovider"
 
@@ -135,13 +136,12 @@ mkdir -p "$UDD/User" "$UDD/Machine" "$EXTDIR" "$TMP/spot-data"
   >"$ART/install-extension.log" 2>&1 || { cat "$ART/install-extension.log"; die "code-server --install-extension failed"; }
 
 model_setting=$([ "$MODEL" = none ] && echo "$TMP/no-model" || echo "$MODEL")
-python3 - "$UDD/User/settings.json" "$SPOT_BIN" "$model_setting" "$TEST_CMD" <<'EOF'
+python3 - "$UDD/User/settings.json" "$SPOT_BIN" "$model_setting" <<'EOF'
 import json, sys
-path, spot, model, test_cmd = sys.argv[1:]
+path, spot, model = sys.argv[1:]
 json.dump({
     "spot.path": spot,
     "spot.modelDir": model,
-    "spot.testCommand": test_cmd,
     "spot.provider": "cpu",
     "spot.logLevel": "info",
     "security.workspace.trust.enabled": False,
@@ -189,7 +189,7 @@ SPOT_E2E_URL="http://127.0.0.1:$PORT/?folder=$WS" SPOT_E2E_WORKSPACE="$WS" \
 SPOT_E2E_ORIGINAL="$TMP/original/py-inventory" SPOT_E2E_ISSUE="$ISSUE" SPOT_E2E_ISSUE_MODE="$ISSUE_MODE" \
 SPOT_E2E_EXPECT_FILE="$EXPECT_FILE" SPOT_E2E_EXPECT_TEXT="$EXPECT_TEXT" \
 SPOT_E2E_ARTIFACTS="$ART" SPOT_E2E_MODEL="$MODEL" SPOT_E2E_PWNED="$PWNED" SPOT_E2E_SPOT_BIN="$SPOT_BIN" \
-SPOT_E2E_TEST_CMD="$TEST_CMD" PLAYWRIGHT="$PLAYWRIGHT" CHROMIUM="$CHROMIUM" \
+SPOT_E2E_TEST_CMD="$TEST_CMD" SPOT_E2E_USER_SETTINGS="$UDD/User/settings.json:$UDD/Machine/settings.json" PLAYWRIGHT="$PLAYWRIGHT" CHROMIUM="$CHROMIUM" \
   timeout --kill-after=10 $(( ${SPOT_E2E_TIMEOUT_S:-900} + 30 )) "$NODE24" "$HERE/e2e.mjs"
 rc=$?
 set -e
@@ -198,6 +198,16 @@ E2E_S=$(( $(date +%s) - t ))
 # The extension's output channel (server stderr included) and code-server's logs.
 find "$UDD/logs" -name '*spot*.log' -exec cp {} "$ART/" \; 2>/dev/null || true
 find "$UDD/logs" -name 'exthost*.log' -exec cp {} "$ART/" \; 2>/dev/null || true
+# The output channel keeps the server's log levels, and ONNX Runtime's chatter (trace) is hidden.
+if [ $rc = 0 ] && [ -f "$ART/spot.log" ]; then
+  if grep -qE '\[error\] [0-9-]+T[0-9:.]+Z +(INFO|DEBUG|TRACE) ' "$ART/spot.log"; then
+    echo "FAIL: the output channel tags the server's info lines [error] ($ART/spot.log)"; rc=1
+  elif grep -q 'GraphTransformer' "$ART/spot.log"; then
+    echo "FAIL: ONNX Runtime's graph-transformer lines reach the output channel ($ART/spot.log)"; rc=1
+  else
+    echo "output channel: $(grep -c '' "$ART/spot.log") lines, no server info line tagged [error], no ONNX Runtime chatter"
+  fi
+fi
 echo "times: setup ${SETUP_S}s, build+package ${BUILD_S}s, e2e ${E2E_S}s, total $(( $(date +%s) - T0 ))s"
 if [ $rc = 124 ] || [ $rc = 137 ]; then echo "FAIL: the e2e run hit its hard timeout"; fi
 exit $rc
