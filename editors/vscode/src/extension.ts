@@ -255,7 +255,7 @@ async function fixIssue(arg?: unknown): Promise<void> {
       const workDoneToken = `spot-vscode/${++progressSeq}`;
       const progressSub = c.onProgress(WorkDoneProgress.type, workDoneToken, (v) => {
         if (v.kind === 'end') {
-          progress.report({ message: 'review the patch in the Refactor Preview: tick its changes, then Apply (or Discard)' });
+          progress.report({ message: 'review the patch in the Refactor Preview, then Apply (or Discard)' });
         } else if (v.message) {
           progress.report({ message: v.message });
         }
