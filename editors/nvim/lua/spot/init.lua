@@ -198,7 +198,8 @@ end
 --- missing and how to fix it.
 function M.check_binary(config)
   config = config or M.config
-  local exe = M.cmd(config)[1]
+  local cmd = M.cmd(config)
+  local exe = type(cmd) == 'table' and cmd[1] or nil -- a `cmd` function is not checked
   if type(exe) ~= 'string' or vim.fn.executable(vim.fn.expand(exe)) == 1 then
     return nil
   end
