@@ -359,6 +359,16 @@ case('6-localize-learn', false, function()
     local s = spot.status(buf)
     return s and s.learn and s.learn.state == 'running'
   end, 'spot/status to show learning running')
+  if not HAS_MODEL then
+    -- No model: nothing to learn from; the job fails at once and says why.
+    wait(60000, function()
+      local s = spot.status(buf)
+      return s and #(s.jobs or {}) == 0 and s.learn and s.learn.state ~= 'running'
+    end, 'the learning job to end')
+    local s = spot.status(buf)
+    check(s.learn.state == 'failed' and (s.learn.message or '') ~= '', 'learn status without a model: %s', vim.inspect(s.learn))
+    return
+  end
   vim.cmd('SpotCancel')
   wait(60000, function()
     local s = spot.status(buf)
