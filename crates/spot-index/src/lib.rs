@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use extract::SyntaxError;
-pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span};
+pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span, MAX_NESTING};
 pub use lang::Lang;
 use spot_base::cancel::{CancelToken, Cancelled};
 pub use walk::SkipReason;

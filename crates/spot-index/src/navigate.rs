@@ -24,6 +24,8 @@ pub struct NavTarget {
     pub tier: Tier,
     /// The definition as indexed; `None` for local bindings.
     pub def: Option<Def>,
+    /// `Store.remove_item` for a definition, the name for a local binding.
+    pub qualified_name: String,
     pub lang: Lang,
 }
 
@@ -141,6 +143,7 @@ fn target(file: &FileEntry, def: &Def, tier: Tier) -> NavTarget {
         span: def.span,
         tier,
         def: Some(def.clone()),
+        qualified_name: file.qualified_name(def),
         lang: file.lang,
     }
 }
@@ -213,7 +216,7 @@ pub fn hover(index: &Index, rel: &str, text: &str, offset: u32) -> Option<HoverI
             detail: format!(
                 "{} `{}` in {}:{}{}",
                 def.kind.as_str(),
-                def.qualified_name(t.lang),
+                t.qualified_name,
                 t.path,
                 def.name_span.start_line + 1,
                 if targets.len() > 1 {
@@ -309,6 +312,7 @@ fn local_binding(
         span,
         tier: Tier::Local,
         def: None,
+        qualified_name: name.to_owned(),
         lang,
     })
 }

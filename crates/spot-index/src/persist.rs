@@ -15,7 +15,7 @@ use super::Index;
 
 const MAGIC: &[u8; 8] = b"SPOTIDX\0";
 /// Bump whenever `FileEntry` or the extractor's output changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 8 + 4 + 8;
 
 #[derive(Debug, thiserror::Error)]

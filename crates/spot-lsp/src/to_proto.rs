@@ -58,7 +58,7 @@ pub fn workspace_symbol(root: &Path, hit: &SymbolHit) -> Option<SymbolInformatio
         tags: None,
         deprecated: None,
         location: Location::new(uri(root, &hit.file.path)?, range(&def.name_span)),
-        container_name: def.container.clone(),
+        container_name: hit.file.container_name(def),
     })
 }
 
