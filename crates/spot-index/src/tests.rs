@@ -219,7 +219,7 @@ class After:
 /// Runs `f` on a thread of its own and fails if it has not returned within `limit`. A guard
 /// against hangs only: the limit is a hundred times what the work takes, never a timing
 /// assertion.
-fn finishes<T: Send + 'static>(
+pub(crate) fn finishes<T: Send + 'static>(
     what: &str,
     limit: std::time::Duration,
     f: impl FnOnce() -> T + Send + 'static,
