@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lang::Lang;
+use super::walk::Stamp;
 
 /// Definitions nested in more than this many enclosing definitions are not recorded (nor is
 /// anything inside them): a hostile file of 100,000 nested `mod a{` must not cost more than a
@@ -256,7 +257,9 @@ pub struct FileEntry {
     /// xxh3 of the content that was indexed.
     pub hash: u64,
     pub size: u64,
-    /// Modification time (ns since the epoch) when read from disk; 0 for editor buffers.
-    pub mtime_ns: i64,
+    /// The file's stamp when it was read from disk. `None` for editor buffers and text from
+    /// elsewhere, and when the file had just changed (a racy read): then the next warm start
+    /// compares the content.
+    pub stamp: Option<Stamp>,
     pub index: FileIndex,
 }

@@ -382,3 +382,103 @@ fn utf16_columns_match_a_plain_count() {
     }
     assert_eq!(line_start, text.len() + 1);
 }
+
+/// Sets a file's modification time, as `cp -p`, `rsync -a` or `tar` do.
+fn set_mtime(path: &std::path::Path, mtime: std::time::SystemTime) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open for set_modified");
+    file.set_modified(mtime).expect("set the mtime");
+}
+
+/// Issue 19: a warm start used to re-read a file only if its size or mtime changed, so an edit
+/// to the same size with the mtime put back (`cp -p`, `rsync -a`, `tar`) kept the old symbols.
+/// The stamp now includes ctime, inode and device (git's rule), and a file read within
+/// `RACY_WINDOW_NS` of its last change records no stamp at all.
+#[test]
+fn warm_start_sees_a_same_size_edit_with_the_mtime_restored() {
+    use crate::{open, CacheStart, IndexOptions};
+    use spot_base::cancel::CancelToken;
+
+    let ws = tempfile::tempdir().expect("a temp dir");
+    let data = tempfile::tempdir().expect("a temp dir");
+    let root = ws.path().canonicalize().expect("canonical root");
+    let file = root.join("a.py");
+    let old_mtime = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::write(&file, "def old_name():\n    pass\n").expect("write");
+    set_mtime(&file, old_mtime);
+    // Setting the mtime changed the ctime: wait until the file is out of the racy window, so
+    // that its first read records a stamp (a delay, not a timing assertion).
+    std::thread::sleep(std::time::Duration::from_nanos(
+        crate::walk::RACY_WINDOW_NS as u64 + 100_000_000,
+    ));
+    let build = |expect_loaded: bool| {
+        let (index, start) = open(root.clone(), IndexOptions::default(), Some(data.path()));
+        assert_eq!(
+            matches!(start, CacheStart::Loaded(1)),
+            expect_loaded,
+            "{start:?}"
+        );
+        let stats = index
+            .build(&CancelToken::new(), &|_| {})
+            .expect("not cancelled");
+        index
+            .save(&crate::persist::cache_path(data.path(), &root))
+            .expect("saved");
+        (index, stats)
+    };
+    let (index, stats) = build(false);
+    assert_eq!(stats.parsed, 1);
+    assert_eq!(index.definitions("old_name").len(), 1);
+    // An hour-old file is not racy: its stamp was recorded and vouches for it.
+    assert!(index.file("a.py").is_some_and(|e| e.stamp.is_some()));
+    let (_, stats) = build(true);
+    assert_eq!(
+        (stats.parsed, stats.reused),
+        (0, 1),
+        "unchanged: not read again"
+    );
+
+    let before = crate::walk::Stamp::of(&std::fs::metadata(&file).expect("stat"));
+    std::fs::write(&file, "def new_name():\n    pass\n").expect("write");
+    set_mtime(&file, old_mtime);
+    let after = crate::walk::Stamp::of(&std::fs::metadata(&file).expect("stat"));
+    assert_eq!((after.size, after.mtime_ns), (before.size, before.mtime_ns));
+    assert_ne!(
+        after.ctime_ns, before.ctime_ns,
+        "the edit shows in the ctime only"
+    );
+    let (index, stats) = build(true);
+    assert_eq!(stats.parsed, 1, "the edit is seen");
+    assert_eq!(index.definitions("new_name").len(), 1);
+    assert!(index.definitions("old_name").is_empty());
+
+    // A file just written is read without a stamp: the next start compares its content.
+    std::fs::write(&file, "def newer_name():\n    pass\n").expect("write");
+    let loaded = crate::walk::read_text(&file, 1 << 20).expect("readable");
+    assert_eq!(loaded.stamp, None, "racy: changed within the window");
+    let (index, _) = build(true);
+    assert!(index.file("a.py").is_some_and(|e| e.stamp.is_none()));
+}
+
+#[test]
+fn stamps_are_racy_within_the_window_and_in_the_future() {
+    use crate::walk::{Stamp, RACY_WINDOW_NS};
+    let now = 1_700_000_000_000_000_000;
+    let at = |mtime_ns: i64, ctime_ns: i64| Stamp {
+        mtime_ns,
+        ctime_ns,
+        ..Stamp::default()
+    };
+    assert!(!at(now - RACY_WINDOW_NS - 1, now - RACY_WINDOW_NS - 1).is_racy(now));
+    assert!(at(now - RACY_WINDOW_NS + 1, 0).is_racy(now));
+    assert!(
+        at(0, now - 1).is_racy(now),
+        "a recent ctime (chmod, rename, link) counts"
+    );
+    assert!(
+        at(now + 5_000_000_000, 0).is_racy(now),
+        "a time in the future counts"
+    );
+}
