@@ -685,3 +685,66 @@ fn issue_19_hover_in_deep_nesting_answers_and_keeps_the_server_responsive() {
     }
     client.shutdown();
 }
+
+/// Issue 19: one directory that cannot be watched (a `chmod 000` one, gitignored at that) made
+/// notify's recursive watch fail, and with it file watching for the whole workspace, with one
+/// log line to show for it. Now it is skipped and reported, and the rest is watched, including
+/// directories created later next to it.
+#[test]
+fn issue_19_an_unwatchable_directory_leaves_the_rest_watched() {
+    let Some(prefix) = common::without_root_powers() else {
+        eprintln!("SKIP: running as root and `unshare -U` fails: chmod 000 cannot apply");
+        return;
+    };
+    let ws = fixture(POLYGLOT);
+    let _locked = common::Locked::new(ws.path().join("build/locked"));
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start_prefixed(data.path(), &prefix);
+    client.initialize(ws.path(), json!({}));
+    client.wait_indexed();
+
+    std::fs::write(
+        ws.path().join("inventory/fresh.py"),
+        "def fresh_function():\n    pass\n",
+    )
+    .unwrap();
+    let found = poll_symbols(&mut client, "fresh_function", |f| {
+        f.contains(&"fresh_function".to_owned())
+    });
+    assert!(
+        found.contains(&"fresh_function".to_owned()),
+        "the watcher is not watching: {found:?}"
+    );
+    let warning = client.wait_notification("the watcher's report", |m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("file watching skips 1 directories"))
+    });
+    let message = warning["params"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("build/locked ("), "{message}");
+
+    // The root is now watched level by level: a directory created in it gets a watch too.
+    std::fs::create_dir(ws.path().join("later")).unwrap();
+    std::fs::write(
+        ws.path().join("inventory/mark.py"),
+        "def mark_one():\n    pass\n",
+    )
+    .unwrap();
+    poll_symbols(&mut client, "mark_one", |f| {
+        f.contains(&"mark_one".to_owned())
+    });
+    std::fs::write(
+        ws.path().join("later/late.py"),
+        "def late_function():\n    pass\n",
+    )
+    .unwrap();
+    let found = poll_symbols(&mut client, "late_function", |f| {
+        f.contains(&"late_function".to_owned())
+    });
+    assert!(
+        found.contains(&"late_function".to_owned()),
+        "a new directory is not watched: {found:?}"
+    );
+    client.shutdown();
+}

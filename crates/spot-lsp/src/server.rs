@@ -188,7 +188,9 @@ impl Backend {
     /// `initialize`) against the disk with progress, and saves it.
     async fn initial_build(&self, index: Arc<Index>) {
         // Watch first: a change made while the build runs (or right after it) is never missed.
-        self.start_watcher(Arc::clone(&index));
+        if let Some(warning) = self.start_watcher(Arc::clone(&index)) {
+            self.client.log_message(MessageType::WARNING, warning).await;
+        }
         let progress = if self.state.progress_supported.load(Ordering::Relaxed) {
             let token = NumberOrString::String("spot/indexing".to_owned());
             match self.client.create_work_done_progress(token.clone()).await {
@@ -275,7 +277,10 @@ impl Backend {
         }
     }
 
-    fn start_watcher(&self, index: Arc<Index>) {
+    /// Starts the file watcher and the periodic save; returns a warning for the client when
+    /// some directories cannot be watched (the watcher logs them too).
+    fn start_watcher(&self, index: Arc<Index>) -> Option<String> {
+        let mut warning = None;
         match index::watch::watch(Arc::clone(&index), move |batch| {
             tracing::info!(
                 "file changes: {} indexed, {} removed, {} skipped",
@@ -284,7 +289,23 @@ impl Backend {
                 batch.skipped
             );
         }) {
-            Ok(w) => *self.state.watcher.lock() = Some(w),
+            Ok(w) => {
+                let unwatched = w.unwatched();
+                if !unwatched.is_empty() {
+                    let paths: Vec<String> = unwatched
+                        .iter()
+                        .take(20)
+                        .map(|u| format!("{} ({})", u.path.display(), u.reason))
+                        .collect();
+                    warning = Some(format!(
+                        "file watching skips {} directories it cannot watch (changes there \
+                         are seen on the next start): {}",
+                        unwatched.len(),
+                        paths.join(", ")
+                    ));
+                }
+                *self.state.watcher.lock() = Some(w);
+            }
             Err(err) => tracing::warn!("{err}; the index updates only on save"),
         }
         // Periodic save of a changed index.
@@ -312,6 +333,7 @@ impl Backend {
                 }
             }
         });
+        warning
     }
 }
 
