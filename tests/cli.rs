@@ -864,3 +864,32 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Issue 19: a warm start re-read a file only if its size or mtime changed, so an edit to the
+/// same size with the mtime put back (what `cp -p`, `rsync -a` and `tar` do) kept serving the
+/// old symbols, although the cache is documented as validated by content hashes.
+#[test]
+fn issue_19_warm_start_sees_a_same_size_edit_with_the_mtime_restored() {
+    let ws = fixture("//- /pkg/a.py\ndef old_name():\n    pass\n");
+    let data = tempfile::tempdir().unwrap();
+    let dir = ws.path().to_str().unwrap();
+    let file = ws.path().join("pkg/a.py");
+    let set_mtime = |t: std::time::SystemTime| {
+        let f = std::fs::File::options().write(true).open(&file).unwrap();
+        f.set_modified(t).unwrap();
+    };
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    set_mtime(old);
+    let (ok, out, err) = spot(data.path(), &["index", dir]);
+    assert!(ok && out.contains("(1 parsed, 0 from cache"), "{out}{err}");
+
+    std::fs::write(&file, "def new_name():\n    pass\n").unwrap();
+    set_mtime(old);
+    let (ok, out, err) = spot(data.path(), &["symbols", "new_name", "--dir", dir]);
+    assert!(
+        ok && out.contains("pkg/a.py:1"),
+        "the edit is not served: {out}{err}"
+    );
+    let (_, out, _) = spot(data.path(), &["symbols", "old_name", "--dir", dir]);
+    assert!(!out.contains("old_name "), "{out}");
+}

@@ -106,6 +106,41 @@ pub fn ort_available() -> bool {
     false
 }
 
+/// A command prefix under which spot has no power over file permissions, so that a `chmod 000`
+/// directory is unreadable to it: none for a normal user; for root, `unshare -U`, a user
+/// namespace without a mapping (root's files stay its own, but its capabilities no longer apply
+/// to them). `None` when root cannot make one: the caller then skips, saying so.
+pub fn without_root_powers() -> Option<Vec<String>> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some(Vec::new());
+    }
+    let works = Command::new("unshare")
+        .args(["-U", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    works.then(|| vec!["unshare".to_owned(), "-U".to_owned()])
+}
+
+/// Takes all permissions from a directory and gives them back when dropped.
+pub struct Locked(pub PathBuf);
+
+impl Locked {
+    pub fn new(dir: PathBuf) -> Locked {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+        Locked(dir)
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
 pub fn spot_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spot"))
 }
@@ -124,7 +159,20 @@ pub struct Client {
 impl Client {
     /// Starts `spot lsp` with its data dir at `data_dir`.
     pub fn start(data_dir: &Path) -> Client {
-        let mut child = Command::new(spot_bin())
+        Client::start_prefixed(data_dir, &[])
+    }
+
+    /// Starts `spot lsp` under the command `prefix` (e.g. [`without_root_powers`]).
+    pub fn start_prefixed(data_dir: &Path, prefix: &[String]) -> Client {
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(spot_bin());
+                c
+            }
+            None => Command::new(spot_bin()),
+        };
+        let mut child = command
             .arg("lsp")
             .env("SPOT_DATA_DIR", data_dir)
             .env("SPOT_LOG", "spot=debug,info")

@@ -2,11 +2,20 @@
 //!
 //! Plain data, serialisable for the persisted cache. Offsets are UTF-8 byte offsets into the
 //! indexed text; lines and columns are zero-based, columns in UTF-16 code units (LSP's default
-//! position encoding, computed once at index time).
+//! position encoding, computed once at index time). A definition links to its enclosing one by
+//! index; qualified names (`Store.remove_item`) are built from the links where they are shown,
+//! so an entry's size is linear in its file's, and nothing nested deeper than [`MAX_NESTING`]
+//! definitions is recorded.
 
 use serde::{Deserialize, Serialize};
 
 use super::lang::Lang;
+use super::walk::Stamp;
+
+/// Definitions nested in more than this many enclosing definitions are not recorded (nor is
+/// anything inside them): a hostile file of 100,000 nested `mod a{` must not cost more than a
+/// flat one. Real code nests a handful of levels.
+pub const MAX_NESTING: usize = 64;
 
 /// Kinds of definitions, mirroring the LSP symbol kinds spot reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,10 +98,14 @@ impl Span {
 pub struct Def {
     pub name: String,
     pub kind: DefKind,
-    /// Qualified name of the enclosing definition, e.g. `Store` for `Store.remove_item`.
-    pub container: Option<String>,
-    /// Index of the enclosing definition in [`FileIndex::defs`].
+    /// Index of the enclosing definition in [`FileIndex::defs`] (always a smaller index). The
+    /// qualified name is built from these links when it is shown
+    /// ([`FileIndex::qualified_name`]); no definition stores its container's name, so the index
+    /// of deeply nested code stays linear in the file's size.
     pub parent: Option<u32>,
+    /// A container that is not a definition of the file: the receiver type of a Go method
+    /// (`Handler` for `func (h *Handler) Serve()`).
+    pub receiver: Option<String>,
     /// The whole definition, including its body (and Python decorators).
     pub span: Span,
     /// Just the name.
@@ -101,16 +114,6 @@ pub struct Def {
     pub signature: String,
     /// The doc comment or docstring, markers stripped.
     pub doc: Option<String>,
-}
-
-impl Def {
-    /// `Container.name` (with the language's separator), or just the name.
-    pub fn qualified_name(&self, lang: Lang) -> String {
-        match &self.container {
-            Some(c) => format!("{c}{}{}", lang.path_separator(), self.name),
-            None => self.name.clone(),
-        }
-    }
 }
 
 /// An identifier occurrence.
@@ -188,6 +191,40 @@ impl FileIndex {
         self.postings.get(lo..hi).unwrap_or(&[])
     }
 
+    /// `Outer.Inner.name` (with the language's separator): the names of `def`'s enclosing
+    /// definitions, followed up the parent links, or a Go method's receiver type. At most
+    /// [`MAX_NESTING`] links are followed (the extractor records nothing deeper), so a corrupt
+    /// link cannot loop.
+    pub fn qualified_name(&self, def: &Def, lang: Lang) -> String {
+        let mut parts: Vec<&str> = vec![def.name.as_str()];
+        let mut cur = def;
+        loop {
+            if let Some(receiver) = &cur.receiver {
+                parts.push(receiver);
+                break;
+            }
+            let Some(parent) = cur.parent.and_then(|p| self.defs.get(p as usize)) else {
+                break;
+            };
+            if parts.len() > MAX_NESTING {
+                break;
+            }
+            parts.push(&parent.name);
+            cur = parent;
+        }
+        parts.reverse();
+        parts.join(lang.path_separator())
+    }
+
+    /// The qualified name of what encloses `def` (`Store` for `Store.remove_item`), if anything.
+    pub fn container_name(&self, def: &Def, lang: Lang) -> Option<String> {
+        if let Some(receiver) = &def.receiver {
+            return Some(receiver.clone());
+        }
+        let parent = def.parent.and_then(|p| self.defs.get(p as usize))?;
+        Some(self.qualified_name(parent, lang))
+    }
+
     /// The innermost definition whose span contains `offset`.
     pub fn def_at(&self, offset: u32) -> Option<(u32, &Def)> {
         self.defs
@@ -196,6 +233,18 @@ impl FileIndex {
             .filter(|(_, d)| d.span.contains(offset))
             .min_by_key(|(_, d)| d.span.end - d.span.start)
             .map(|(i, d)| (i as u32, d))
+    }
+}
+
+impl FileEntry {
+    /// [`FileIndex::qualified_name`] in this file's language.
+    pub fn qualified_name(&self, def: &Def) -> String {
+        self.index.qualified_name(def, self.lang)
+    }
+
+    /// [`FileIndex::container_name`] in this file's language.
+    pub fn container_name(&self, def: &Def) -> Option<String> {
+        self.index.container_name(def, self.lang)
     }
 }
 
@@ -208,7 +257,9 @@ pub struct FileEntry {
     /// xxh3 of the content that was indexed.
     pub hash: u64,
     pub size: u64,
-    /// Modification time (ns since the epoch) when read from disk; 0 for editor buffers.
-    pub mtime_ns: i64,
+    /// The file's stamp when it was read from disk. `None` for editor buffers and text from
+    /// elsewhere, and when the file had just changed (a racy read): then the next warm start
+    /// compares the content.
+    pub stamp: Option<Stamp>,
     pub index: FileIndex,
 }

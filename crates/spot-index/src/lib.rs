@@ -32,10 +32,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use extract::SyntaxError;
-pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span};
+pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span, MAX_NESTING};
 pub use lang::Lang;
 use spot_base::cancel::{CancelToken, Cancelled};
-pub use walk::SkipReason;
+pub use walk::{SkipReason, Stamp};
 
 /// Default limit on the size of an indexed file.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -356,8 +356,8 @@ impl Index {
         v
     }
 
-    /// Indexes the whole workspace: walks it, reuses entries whose size and mtime (or content
-    /// hash) are unchanged, parses the rest on all cores in priority order, and drops entries of
+    /// Indexes the whole workspace: walks it, reuses entries whose stat stamp (or else content
+    /// hash) is unchanged, parses the rest on all cores in priority order, and drops entries of
     /// files that are gone. Queries see each file as soon as it is parsed.
     pub fn build(
         &self,
@@ -402,7 +402,8 @@ impl Index {
                 return Ok(());
             }
             if let Some(old) = self.files.get(&c.rel) {
-                if old.size == c.size && old.mtime_ns == c.mtime_ns {
+                // Unchanged by git's rule; anything else is read and its content compared.
+                if old.stamp == Some(c.stamp) {
                     return Ok(());
                 }
             }
@@ -412,7 +413,7 @@ impl Index {
                         lossy.fetch_add(1, Ordering::Relaxed);
                     }
                     if let FileUpdate::Indexed =
-                        self.store(c.lang, &c.rel, &loaded.text, loaded.mtime_ns)
+                        self.store(c.lang, &c.rel, &loaded.text, loaded.stamp)
                     {
                         parsed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -454,7 +455,7 @@ impl Index {
         lang: Lang,
         rel: &str,
         text: &str,
-        mtime_ns: i64,
+        stamp: Option<Stamp>,
         editing: bool,
     ) -> FileUpdate {
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
@@ -463,7 +464,7 @@ impl Index {
             .get(rel)
             .is_some_and(|old| old.hash == hash && old.lang == lang)
         {
-            let update = self.store(lang, rel, text, mtime_ns);
+            let update = self.store(lang, rel, text, stamp);
             if editing && !self.trees.lock().contains(rel) {
                 let tree = PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, None));
                 if let Some(tree) = tree {
@@ -474,15 +475,23 @@ impl Index {
         }
         let cached = self.trees.lock().take(rel);
         let Some(tree) = reparse(lang, text, cached) else {
-            return self.store(lang, rel, text, mtime_ns);
+            return self.store(lang, rel, text, stamp);
         };
         let index = extract::extract(lang, rel, text, &tree);
         self.trees.lock().put(rel, Arc::from(text), tree);
-        self.put(lang, rel, hash, text.len() as u64, mtime_ns, index);
+        self.put(lang, rel, hash, text.len() as u64, stamp, index);
         FileUpdate::Indexed
     }
 
-    fn put(&self, lang: Lang, rel: &str, hash: u64, size: u64, mtime_ns: i64, index: FileIndex) {
+    fn put(
+        &self,
+        lang: Lang,
+        rel: &str,
+        hash: u64,
+        size: u64,
+        stamp: Option<Stamp>,
+        index: FileIndex,
+    ) {
         self.skipped.remove(rel);
         self.files.insert(
             rel.to_owned(),
@@ -491,7 +500,7 @@ impl Index {
                 lang,
                 hash,
                 size,
-                mtime_ns,
+                stamp,
                 index,
             }),
         );
@@ -499,20 +508,20 @@ impl Index {
     }
 
     /// Parses `text` and stores it as `rel`, unless the stored entry has the same content (then
-    /// only its mtime is refreshed).
-    fn store(&self, lang: Lang, rel: &str, text: &str, mtime_ns: i64) -> FileUpdate {
+    /// only its stamp is refreshed).
+    fn store(&self, lang: Lang, rel: &str, text: &str, stamp: Option<Stamp>) -> FileUpdate {
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         if let Some(mut old) = self.files.get_mut(rel) {
             if old.hash == hash && old.lang == lang {
-                if old.mtime_ns != mtime_ns {
-                    Arc::make_mut(&mut old).mtime_ns = mtime_ns;
+                if old.stamp != stamp {
+                    Arc::make_mut(&mut old).stamp = stamp;
                     self.touch();
                 }
                 return FileUpdate::Unchanged;
             }
         }
         let index = index_text(lang, rel, text);
-        self.put(lang, rel, hash, text.len() as u64, mtime_ns, index);
+        self.put(lang, rel, hash, text.len() as u64, stamp, index);
         FileUpdate::Indexed
     }
 
@@ -545,7 +554,7 @@ impl Index {
             return self.remove_quiet(&rel);
         }
         match walk::read_text(abs, self.options.max_file_size) {
-            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.mtime_ns, false),
+            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.stamp, false),
             Err(reason) => {
                 if self.files.remove(&rel).is_some() {
                     self.touch();
@@ -576,7 +585,7 @@ impl Index {
             self.skipped.insert(rel, reason.clone());
             return FileUpdate::Skipped(reason);
         }
-        self.store_incremental(lang, &rel, text, 0, true)
+        self.store_incremental(lang, &rel, text, None, true)
     }
 
     /// Indexes `text` as the file `rel` without pinning it — for indexes of content that is not
@@ -588,7 +597,7 @@ impl Index {
         if text.len() as u64 > self.options.max_file_size {
             return self.remove(rel);
         }
-        self.store(lang, rel, text, 0)
+        self.store(lang, rel, text, None)
     }
 
     /// The syntax tree of `text` as the file `rel`. An open buffer's cached tree is used as it

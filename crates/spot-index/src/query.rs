@@ -307,7 +307,7 @@ impl Index {
                     .index
                     .defs
                     .get(chunk.def as usize)
-                    .map(|d| d.qualified_name(file.lang));
+                    .map(|d| file.qualified_name(d));
                 Some(ChunkHit {
                     file: Arc::clone(file),
                     path: file.path.clone(),

@@ -1,6 +1,7 @@
 //! Finding and reading the files to index: the `ignore` walker (gitignore, .ignore, hidden files,
-//! in parallel), the size and binary checks, lossy UTF-8, and the ignore matcher the watcher uses
-//! for single paths.
+//! in parallel), the size and binary checks, lossy UTF-8, the stat [`Stamp`] that tells a warm
+//! start whether a file changed since it was read, and the ignore matcher the watcher uses for
+//! single paths.
 //!
 //! The one loader of workspace files: everything that reads a source file goes through
 //! [`read_text`].
@@ -11,7 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use dashmap::DashMap;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lang::Lang;
 
@@ -38,14 +39,71 @@ impl std::fmt::Display for SkipReason {
     }
 }
 
+/// What a stat says about a file: enough to tell, without reading it, that it is unchanged
+/// since it was read. git's rule: size, modification and status-change times, inode and device
+/// all equal. Restoring the mtime after an edit (`cp -p`, `rsync -a`, `tar`, `touch -r`) cannot
+/// restore the ctime, and replacing the file changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+/// A file whose mtime or ctime is less than this old when it is read may change again within
+/// the same timestamp tick (a jiffy on Linux filesystems, up to 2 s on FAT) without its stamp
+/// changing: git's "racily clean" entries. Such a read records no stamp, so the next warm start
+/// compares its content.
+pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+impl Stamp {
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ns =
+                |secs: i64, nsecs: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsecs);
+            Stamp {
+                size: meta.len(),
+                mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+                ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+                ino: meta.ino(),
+                dev: meta.dev(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Stamp {
+                size: meta.len(),
+                mtime_ns: mtime_ns(meta),
+                ..Stamp::default()
+            }
+        }
+    }
+
+    /// Was the file changed so recently, as of `now_ns`, that a change in the same tick would
+    /// leave this stamp as it is? (A time in the future counts as recent.)
+    pub fn is_racy(&self, now_ns: i64) -> bool {
+        self.mtime_ns.max(self.ctime_ns) > now_ns.saturating_sub(RACY_WINDOW_NS)
+    }
+}
+
+/// Now, in nanoseconds since the epoch (0 if the clock is before it).
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 /// A file the walker found.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub abs: PathBuf,
     pub rel: String,
     pub lang: Lang,
-    pub size: u64,
-    pub mtime_ns: i64,
+    pub stamp: Stamp,
 }
 
 /// Text read from disk.
@@ -55,7 +113,9 @@ pub struct Loaded {
     /// The bytes were not valid UTF-8 and were decoded lossily.
     pub lossy: bool,
     pub size: u64,
-    pub mtime_ns: i64,
+    /// The file's stamp as of the read; `None` when it was changed too recently to vouch for
+    /// the content later ([`Stamp::is_racy`]).
+    pub stamp: Option<Stamp>,
 }
 
 /// `path` relative to `root`, `/`-separated; `None` outside the root.
@@ -143,8 +203,7 @@ pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, Ski
                         abs: path.to_path_buf(),
                         rel,
                         lang,
-                        size: meta.len(),
-                        mtime_ns: mtime_ns(&meta),
+                        stamp: Stamp::of(&meta),
                     },
                 ),
                 Err(err) => push(
@@ -221,11 +280,14 @@ pub fn read_text(path: &Path, max_size: u64) -> Result<Loaded, SkipReason> {
     }
     let size = bytes.len() as u64;
     let (text, lossy) = decode(bytes)?;
+    // The stat came before the read: a change in between leaves a stamp that no longer matches
+    // (a harmless re-read later). A change after it, in the same tick, is what `is_racy` catches.
+    let stamp = Stamp::of(&meta);
     Ok(Loaded {
         text,
         lossy,
         size,
-        mtime_ns: mtime_ns(&meta),
+        stamp: (!stamp.is_racy(now_ns())).then_some(stamp),
     })
 }
 

@@ -188,7 +188,9 @@ impl Backend {
     /// `initialize`) against the disk with progress, and saves it.
     async fn initial_build(&self, index: Arc<Index>) {
         // Watch first: a change made while the build runs (or right after it) is never missed.
-        self.start_watcher(Arc::clone(&index));
+        if let Some(warning) = self.start_watcher(Arc::clone(&index)) {
+            self.client.log_message(MessageType::WARNING, warning).await;
+        }
         let progress = if self.state.progress_supported.load(Ordering::Relaxed) {
             let token = NumberOrString::String("spot/indexing".to_owned());
             match self.client.create_work_done_progress(token.clone()).await {
@@ -275,7 +277,10 @@ impl Backend {
         }
     }
 
-    fn start_watcher(&self, index: Arc<Index>) {
+    /// Starts the file watcher and the periodic save; returns a warning for the client when
+    /// some directories cannot be watched (the watcher logs them too).
+    fn start_watcher(&self, index: Arc<Index>) -> Option<String> {
+        let mut warning = None;
         match index::watch::watch(Arc::clone(&index), move |batch| {
             tracing::info!(
                 "file changes: {} indexed, {} removed, {} skipped",
@@ -284,7 +289,23 @@ impl Backend {
                 batch.skipped
             );
         }) {
-            Ok(w) => *self.state.watcher.lock() = Some(w),
+            Ok(w) => {
+                let unwatched = w.unwatched();
+                if !unwatched.is_empty() {
+                    let paths: Vec<String> = unwatched
+                        .iter()
+                        .take(20)
+                        .map(|u| format!("{} ({})", u.path.display(), u.reason))
+                        .collect();
+                    warning = Some(format!(
+                        "file watching skips {} directories it cannot watch (changes there \
+                         are seen on the next start): {}",
+                        unwatched.len(),
+                        paths.join(", ")
+                    ));
+                }
+                *self.state.watcher.lock() = Some(w);
+            }
             Err(err) => tracing::warn!("{err}; the index updates only on save"),
         }
         // Periodic save of a changed index.
@@ -312,6 +333,7 @@ impl Backend {
                 }
             }
         });
+        warning
     }
 }
 
@@ -345,14 +367,21 @@ async fn blocking<T: Send + 'static>(
 /// 25–43 → 23–27 ms). Larger workspaces keep the pool, so no request holds the loop for long.
 const INLINE_MAX_FILES: usize = 500;
 
-/// Runs an index request's work: inline on a small workspace, else on the blocking pool (see
-/// [`INLINE_MAX_FILES`]). A panic becomes an internal-error reply either way.
+/// Position requests on a file larger than this go to the blocking pool whatever the
+/// workspace's size: they may parse it (a megabyte takes tens of milliseconds), and the message
+/// loop must not wait for that.
+const INLINE_MAX_TEXT: usize = 64 * 1024;
+
+/// Runs an index request's work: inline on a small workspace and a small file, else on the
+/// blocking pool (see [`INLINE_MAX_FILES`], [`INLINE_MAX_TEXT`]; `text_len` is 0 for requests
+/// about no file). A panic becomes an internal-error reply either way.
 async fn index_request<T: Send + 'static>(
     indexed_files: usize,
+    text_len: usize,
     what: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
-    if indexed_files > INLINE_MAX_FILES {
+    if indexed_files > INLINE_MAX_FILES || text_len > INLINE_MAX_TEXT {
         return blocking(what, f).await;
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
@@ -549,7 +578,7 @@ impl LanguageServer for Backend {
         let Some(index) = self.synced_index().await else {
             return Ok(None);
         };
-        let symbols = index_request(index.len(), "workspace/symbol", move || {
+        let symbols = index_request(index.len(), 0, "workspace/symbol", move || {
             index
                 .workspace_symbols(&params.query, SYMBOL_LIMIT)
                 .iter()
@@ -591,12 +620,17 @@ impl LanguageServer for Backend {
         let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
             return Ok(None);
         };
-        let locations = index_request(index.len(), "textDocument/definition", move || {
-            navigate::definition(&index, &rel, &text, offset)
-                .iter()
-                .filter_map(|t| to_proto::nav_location(index.root(), t))
-                .collect::<Vec<_>>()
-        })
+        let locations = index_request(
+            index.len(),
+            text.len(),
+            "textDocument/definition",
+            move || {
+                navigate::definition(&index, &rel, &text, offset)
+                    .iter()
+                    .filter_map(|t| to_proto::nav_location(index.root(), t))
+                    .collect::<Vec<_>>()
+            },
+        )
         .await?;
         Ok((!locations.is_empty()).then_some(GotoDefinitionResponse::Array(locations)))
     }
@@ -610,12 +644,17 @@ impl LanguageServer for Backend {
             return Ok(None);
         };
         let include = params.context.include_declaration;
-        let locations = index_request(index.len(), "textDocument/references", move || {
-            navigate::references(&index, &rel, &text, offset, include)
-                .iter()
-                .filter_map(|r| to_proto::ref_location(index.root(), r))
-                .collect::<Vec<_>>()
-        })
+        let locations = index_request(
+            index.len(),
+            text.len(),
+            "textDocument/references",
+            move || {
+                navigate::references(&index, &rel, &text, offset, include)
+                    .iter()
+                    .filter_map(|r| to_proto::ref_location(index.root(), r))
+                    .collect::<Vec<_>>()
+            },
+        )
         .await?;
         Ok(Some(locations))
     }
@@ -628,7 +667,7 @@ impl LanguageServer for Backend {
         let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
             return Ok(None);
         };
-        index_request(index.len(), "textDocument/hover", move || {
+        index_request(index.len(), text.len(), "textDocument/hover", move || {
             navigate::hover(&index, &rel, &text, offset)
                 .map(|info| to_proto::hover(&info, &li, &text))
         })

@@ -1,5 +1,6 @@
 //! Core values → protocol values. Index spans already carry UTF-16 columns; byte offsets of an
-//! open document go through its line index.
+//! open document go through its line index. Nothing here recurses on the depth of the
+//! workspace's code (document symbols are built bottom-up from the parent links).
 
 use std::path::Path;
 
@@ -58,46 +59,58 @@ pub fn workspace_symbol(root: &Path, hit: &SymbolHit) -> Option<SymbolInformatio
         tags: None,
         deprecated: None,
         location: Location::new(uri(root, &hit.file.path)?, range(&def.name_span)),
-        container_name: def.container.clone(),
+        container_name: hit.file.container_name(def),
     })
 }
 
-/// The file's definitions as a tree (children under their enclosing definition).
+/// The file's definitions as a tree (children under their enclosing definition). Built without
+/// recursion: a parent always precedes its children in `defs`, so building the symbols from the
+/// last definition to the first finds every symbol's children already built. (The index records
+/// nothing nested deeper than `spot_index::MAX_NESTING`, so the result, which serde walks
+/// recursively, stays shallow too.)
 #[allow(deprecated)] // `DocumentSymbol::deprecated` must be set.
 pub fn document_symbols(file: &FileEntry) -> Vec<DocumentSymbol> {
     let defs = &file.index.defs;
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); defs.len()];
     let mut roots = Vec::new();
     for (i, d) in defs.iter().enumerate() {
-        match d.parent.and_then(|p| children.get_mut(p as usize)) {
+        // A link that does not point backwards (never written by the extractor) makes a root.
+        let parent = d.parent.map(|p| p as usize).filter(|&p| p < i);
+        match parent.and_then(|p| children.get_mut(p)) {
             Some(siblings) => siblings.push(i),
             None => roots.push(i),
         }
     }
-    fn build(file: &FileEntry, children: &[Vec<usize>], i: usize) -> Option<DocumentSymbol> {
-        let d = file.index.defs.get(i)?;
+    let mut built: Vec<Option<DocumentSymbol>> = vec![None; defs.len()];
+    for (i, d) in defs.iter().enumerate().rev() {
         let kids: Vec<DocumentSymbol> = children
             .get(i)
-            .map(|c| c.iter().filter_map(|&k| build(file, children, k)).collect())
+            .map(|c| {
+                c.iter()
+                    .filter_map(|&k| built.get_mut(k).and_then(Option::take))
+                    .collect()
+            })
             .unwrap_or_default();
         let name = match d.kind {
             DefKind::Impl => format!("impl {}", d.name),
             _ => d.name.clone(),
         };
-        Some(DocumentSymbol {
-            name,
-            detail: (!d.signature.is_empty()).then(|| d.signature.clone()),
-            kind: symbol_kind(d.kind),
-            tags: None,
-            deprecated: None,
-            range: range(&d.span),
-            selection_range: range(&d.name_span),
-            children: (!kids.is_empty()).then_some(kids),
-        })
+        if let Some(slot) = built.get_mut(i) {
+            *slot = Some(DocumentSymbol {
+                name,
+                detail: (!d.signature.is_empty()).then(|| d.signature.clone()),
+                kind: symbol_kind(d.kind),
+                tags: None,
+                deprecated: None,
+                range: range(&d.span),
+                selection_range: range(&d.name_span),
+                children: (!kids.is_empty()).then_some(kids),
+            });
+        }
     }
     roots
         .into_iter()
-        .filter_map(|i| build(file, &children, i))
+        .filter_map(|i| built.get_mut(i).and_then(Option::take))
         .collect()
 }
 
