@@ -617,3 +617,85 @@ fn requests_before_initialize_are_refused_not_fatal() {
     client.wait_indexed();
     client.shutdown();
 }
+
+/// Issue 19: an unpaced flood of edits, each followed by a hover and a definition at the
+/// identifier's position in that version. Every answer is about that version's text: the
+/// identifier read from it and its definition's line in it.
+#[test]
+fn issue_19_navigation_during_an_unpaced_edit_flood() {
+    const ROUNDS: usize = 300;
+    // Enough code that re-indexing the buffer lags behind the edits.
+    let mut text = String::from("def target_function(value):\n    return value\n\n\n");
+    for k in 0..300 {
+        text.push_str(&format!(
+            "def filler_{k}(a, b):\n    \"\"\"Filler {k}.\"\"\"\n    total = a + b * {k}\n    return total\n\n\n"
+        ));
+    }
+    text.push_str("def caller():\n    return target_function(1)\n");
+    let ws = fixture(POLYGLOT);
+    let path = ws.path().join("flood.py");
+    std::fs::write(&path, &text).unwrap();
+    let (mut client, _data) = start(ws.path());
+    client.open(&path, "python", &text);
+    let call = "    return target_function(1)";
+    let mut sent = Vec::new();
+    for round in 0..ROUNDS {
+        // One line more above the definition (and the call): both move down one line.
+        let line = format!("shift_{round} = {round}\n");
+        client.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri(&path), "version": round + 2 },
+                "contentChanges": [{
+                    "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } },
+                    "text": line,
+                }],
+            }),
+        );
+        text.insert_str(0, &line);
+        let at = pos_of(&text, call, "    return ".len() + 3);
+        let doc = json!({ "uri": uri(&path) });
+        let hover = client.send_request(
+            "textDocument/hover",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        let definition = client.send_request(
+            "textDocument/definition",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        sent.push((round, hover, definition));
+    }
+    let ids: Vec<Value> = sent
+        .iter()
+        .flat_map(|(_, h, d)| [h.clone(), d.clone()])
+        .collect();
+    let mut replies = client.wait_responses(&ids).into_iter();
+    let mut wrong = Vec::new();
+    for (round, _, _) in sent {
+        let (h, d) = (replies.next().unwrap(), replies.next().unwrap());
+        let shown = h["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_default();
+        if !shown.contains("def target_function(value)") {
+            wrong.push(format!("round {round}: hover {h}"));
+        }
+        // The definition is on line `round + 1` of that version (0-based).
+        let got = d["result"][0]["range"]["start"]["line"].as_u64();
+        if got != Some(round as u64 + 1) {
+            wrong.push(format!("round {round}: definition {d}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} answers wrong or empty:\n{}",
+        wrong.len(),
+        2 * ROUNDS,
+        wrong
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    client.shutdown();
+}

@@ -603,6 +603,29 @@ impl Index {
         }
     }
 
+    /// The entry of `rel` as extracted from exactly `text`: the stored one when it was built
+    /// from this text, else one extracted now (from the file's cached tree, re-parsed
+    /// incrementally, when it has one) and not stored. `None` when `rel` is not indexed.
+    ///
+    /// What a query at an offset in `text` reads: an entry of another version of the file (an
+    /// editor's buffer re-indexed after more edits arrived) has other offsets and names.
+    pub fn file_for_text(&self, rel: &str, text: &str) -> Option<Arc<FileEntry>> {
+        let stored = self.file(rel)?;
+        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if stored.hash == hash {
+            return Some(stored);
+        }
+        let tree = self.tree_of(stored.lang, rel, text)?;
+        Some(Arc::new(FileEntry {
+            path: rel.to_owned(),
+            lang: stored.lang,
+            hash,
+            size: text.len() as u64,
+            mtime_ns: 0,
+            index: extract::extract(stored.lang, rel, text, &tree),
+        }))
+    }
+
     /// Drops `rel` from the index.
     pub fn remove_path(&self, rel: &str) -> FileUpdate {
         self.remove(rel)

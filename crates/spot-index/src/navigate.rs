@@ -5,12 +5,16 @@
 //! text, else a fresh parse), the file's own definitions, files the file imports (cheap textual
 //! match of its import statements), then the whole index. Pure functions over the index and a
 //! text; no LSP.
+//!
+//! The file's own definitions and references are read from its entry for exactly the given
+//! text ([`Index::file_for_text`]): while an editor's edits stream in, the stored entry may be
+//! of a newer or older version, whose offsets and names do not match the cursor's text.
 
 use tree_sitter::{Node, Tree};
 
 use super::extract::Columns;
 use super::file::{Def, DefKind, FileEntry, Span};
-use super::query::RefHit;
+use super::query::{self, RefHit};
 use super::{Index, Lang};
 
 /// Where a definition is, and how sure spot is about it.
@@ -78,7 +82,7 @@ pub fn definition(index: &Index, rel: &str, text: &str, offset: u32) -> Vec<NavT
         return Vec::new();
     };
     let member = is_member_access(text, start);
-    let file = index.file(rel);
+    let file = index.file_for_text(rel, text);
     if !member && may_be_local(file.as_deref(), text, start, name) {
         if let Some(local) = local_binding(index, lang, rel, text, start, name) {
             return vec![local];
@@ -158,10 +162,11 @@ pub fn references(
         return Vec::new();
     };
     let lang = Lang::from_path(std::path::Path::new(rel));
+    let own = index.file_for_text(rel, text);
     let local = match lang {
         Some(lang)
             if !is_member_access(text, start)
-                && may_be_local(index.file(rel).as_deref(), text, start, name) =>
+                && may_be_local(own.as_deref(), text, start, name) =>
         {
             index
                 .tree_of(lang, rel, text)
@@ -169,7 +174,13 @@ pub fn references(
         }
         _ => None,
     };
+    // The file's own occurrences come from the entry of this text.
     let mut hits = index.references(name);
+    hits.retain(|h| h.file.path != rel);
+    if let Some(own) = &own {
+        hits.extend(query::ref_hits(own, name));
+        hits.sort_by(|a, b| a.file.path.cmp(&b.file.path).then(a.start.cmp(&b.start)));
+    }
     if let Some((scope, binding)) = local {
         hits.retain(|h| h.file.path == rel && scope.0 <= h.start && h.start < scope.1);
         if !include_declaration {
@@ -179,10 +190,20 @@ pub fn references(
     }
     if !include_declaration {
         let defs = index.definitions(name);
-        hits.retain(|h| {
-            !defs
+        let declares = |file: &FileEntry, start: u32| {
+            file.index
+                .defs
                 .iter()
-                .any(|d| d.file.path == h.file.path && d.def().name_span.start == h.start)
+                .any(|d| d.name == name && d.kind != DefKind::Impl && d.name_span.start == start)
+        };
+        hits.retain(|h| {
+            let declared = if h.file.path == rel {
+                own.as_deref().is_some_and(|f| declares(f, h.start))
+            } else {
+                defs.iter()
+                    .any(|d| d.file.path == h.file.path && d.def().name_span.start == h.start)
+            };
+            !declared
         });
     }
     hits
@@ -589,6 +610,31 @@ f = lambda y: y * 2
         assert!(may_be_local(None, TEXT, at("helper(total)"), "helper"));
         assert!(!contains_word("helpers(x)", "helper"));
         assert!(contains_word("(helper)", "helper"));
+    }
+
+    #[test]
+    fn the_file_s_own_entry_is_the_one_of_the_given_text() {
+        // The stored entry is of TEXT; the editor's buffer has two lines more above it all.
+        let index = index();
+        let edited = format!("import os\n\n{TEXT}");
+        let at = edited.find("helper(total)").unwrap() as u32;
+        let t = definition(&index, "m.py", &edited, at);
+        assert_eq!((t[0].tier, t[0].name_span.start_line), (Tier::SameFile, 2));
+        let lines = |include| -> Vec<u32> {
+            references(&index, "m.py", &edited, at, include)
+                .iter()
+                .map(|r| r.line)
+                .collect()
+        };
+        assert_eq!(lines(true), [2, 8]);
+        assert_eq!(lines(false), [8]);
+        // The stored entry is left as it was.
+        assert_eq!(
+            index.file("m.py").unwrap().index.defs[0]
+                .name_span
+                .start_line,
+            0
+        );
     }
 
     #[test]

@@ -60,6 +60,18 @@ pub struct ChunkHit {
     pub symbol: Option<String>,
 }
 
+/// The occurrences of `name` in one file, in position order.
+pub fn ref_hits<'f>(file: &'f Arc<FileEntry>, name: &'f str) -> impl Iterator<Item = RefHit> + 'f {
+    file.index.refs_named(name).iter().map(move |r| RefHit {
+        file: Arc::clone(file),
+        start: r.start,
+        line: r.line,
+        col: r.col,
+        len: name.len() as u32,
+        enclosing: (r.enclosing != u32::MAX).then_some(r.enclosing),
+    })
+}
+
 /// BM25 parameters (the usual defaults).
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
@@ -216,16 +228,7 @@ impl Index {
     pub fn references(&self, name: &str) -> Vec<RefHit> {
         let mut hits = Vec::new();
         for file in self.snapshot() {
-            for r in file.index.refs_named(name) {
-                hits.push(RefHit {
-                    file: Arc::clone(&file),
-                    start: r.start,
-                    line: r.line,
-                    col: r.col,
-                    len: name.len() as u32,
-                    enclosing: (r.enclosing != u32::MAX).then_some(r.enclosing),
-                });
-            }
+            hits.extend(ref_hits(&file, name));
         }
         hits.sort_by(|a, b| a.file.path.cmp(&b.file.path).then(a.start.cmp(&b.start)));
         hits

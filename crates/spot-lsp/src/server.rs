@@ -94,13 +94,20 @@ impl Backend {
         self.index()
     }
 
-    /// Index (synced, see [`Self::synced_index`]), relative path and current text of a
-    /// document: the editor's buffer when open, else the file on disk.
+    /// Index (synced, see [`Self::synced_index`]), relative path and text of a document: the
+    /// editor's buffer as of this request's arrival when open, else the file on disk.
+    ///
+    /// The buffer is read before waiting for the index: the request's position refers to the
+    /// text of that moment, and edits received after the request may be applied while it waits
+    /// (an editor writing changes without waiting for answers). The index's entry for the file
+    /// may then be of a newer text; `navigate` reads the entry of this text
+    /// (`Index::file_for_text`).
     pub(super) async fn file_context(&self, uri: &Uri) -> Option<FileContext> {
+        let buffer = self.state.docs.get(uri);
         let index = self.synced_index().await?;
         let path = from_proto::path(uri)?;
         let rel = index.rel_path(&path)?;
-        let (text, line_index) = match self.state.docs.get(uri) {
+        let (text, line_index) = match buffer {
             Some(Document {
                 text, line_index, ..
             }) => (text, line_index),
