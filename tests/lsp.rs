@@ -618,6 +618,78 @@ fn requests_before_initialize_are_refused_not_fatal() {
     client.shutdown();
 }
 
+/// Issue 19: `spot.issueToPatch` as sent by an editor without a progress token of its own.
+fn issue_to_patch_params() -> Value {
+    json!({
+        "command": "spot.issueToPatch",
+        "arguments": [{ "issue": "remove_item lets the quantity go negative", "apply": false }]
+    })
+}
+
+/// Is `m` a `window/workDoneProgress/create` for a job (not for the initial build)?
+fn job_progress_create(m: &Value) -> bool {
+    m["method"] == "window/workDoneProgress/create"
+        && m["params"]["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("spot/job/"))
+}
+
+/// Issue 19: an editor that announces work-done progress but never answers
+/// `window/workDoneProgress/create`. The initial build still finishes and `spot.issueToPatch`
+/// still answers (without a model here it fails with RequestFailed: what matters is the reply).
+#[test]
+fn issue_19_progress_create_never_answered() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.answer_progress_create = false;
+    client.initialize(ws.path(), json!({}));
+    client.wait_indexed();
+    let r = client.request_full("workspace/executeCommand", issue_to_patch_params());
+    assert!(
+        client.notifications.iter().any(job_progress_create),
+        "no progress was asked for: the check proved nothing"
+    );
+    assert_eq!(r["error"]["code"], -32803, "{r}");
+    client.shutdown();
+}
+
+/// Issue 19: `spot.cancel` while `spot.issueToPatch` waits for the editor's answer to
+/// `window/workDoneProgress/create` finds the job and cancels it.
+#[test]
+fn issue_19_spot_cancel_while_waiting_for_progress_create() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    client.answer_progress_create = false;
+    let id = client.send_request("workspace/executeCommand", issue_to_patch_params());
+    client.wait_notification("the job's progress request", job_progress_create);
+    let r = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "spot.cancel", "arguments": [] }),
+    );
+    assert_eq!(r["cancelled"], 1, "{r}");
+    let reply = client.wait_response(&id);
+    assert_eq!(reply["error"]["code"], -32800, "{reply}");
+    client.shutdown();
+}
+
+/// Issue 19: stdin closed (no `shutdown`, no `exit`) while a request waits for the editor's
+/// answer: the client is gone, so the process exits instead of waiting forever.
+#[test]
+fn issue_19_stdin_closed_while_a_request_waits_for_the_editor() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    client.answer_progress_create = false;
+    client.send_request("workspace/executeCommand", issue_to_patch_params());
+    client.wait_notification("the job's progress request", job_progress_create);
+    client.close_stdin();
+    let status = client.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "spot still runs 10 s after its stdin closed"
+    );
+}
+
 /// Issue 19: an unpaced flood of edits, each followed by a hover and a definition at the
 /// identifier's position in that version. Every answer is about that version's text: the
 /// identifier read from it and its definition's line in it.

@@ -4,6 +4,10 @@
 //! State: the workspace index (shared with the watcher and the initial build), open documents,
 //! and settings. Requests are answered from whatever the index holds, including during the
 //! first build, which reports `$/progress` when the client supports it.
+//!
+//! Work never waits on the client to start: a progress token the client has not granted within
+//! a few seconds means work without progress ([`Backend::create_progress`]). When the client
+//! closes its input without `exit`, [`Backend::client_gone`] cancels every job and the build.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +35,12 @@ const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 const INITIALIZED_GRACE: Duration = Duration::from_secs(2);
 /// Results returned for workspace/symbol.
 const SYMBOL_LIMIT: usize = 128;
+/// How long the server waits for the client to answer `window/workDoneProgress/create` before
+/// it works without progress: an editor may never answer (seen in the wild), and the work must
+/// not wait forever on a progress bar.
+const PROGRESS_CREATE_LIMIT: Duration = Duration::from_secs(5);
+/// How often a wait on the client checks its cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 pub struct Backend {
     pub(super) client: Client,
@@ -120,6 +130,52 @@ impl Backend {
         Some((index, rel, text, line_index))
     }
 
+    /// Asks the client to create the work-done progress `token`. False (work on without
+    /// progress) when it refuses, when it has not answered within [`PROGRESS_CREATE_LIMIT`], or
+    /// when `cancel` trips first.
+    pub(super) async fn create_progress(&self, token: ProgressToken, cancel: &CancelToken) -> bool {
+        let create = self.client.create_work_done_progress(token);
+        tokio::pin!(create);
+        let deadline = tokio::time::sleep(PROGRESS_CREATE_LIMIT);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                created = &mut create => {
+                    if let Err(err) = &created {
+                        tracing::debug!("client refused a progress token: {err}");
+                    }
+                    return created.is_ok();
+                }
+                () = &mut deadline => {
+                    tracing::warn!(
+                        "the client did not answer window/workDoneProgress/create within {} s; \
+                         working without progress",
+                        PROGRESS_CREATE_LIMIT.as_secs()
+                    );
+                    return false;
+                }
+                () = tokio::time::sleep(CANCEL_POLL) => {
+                    if cancel.is_cancelled() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client closed its input without `exit`: it is gone. Stops the initial build and
+    /// the background loops and cancels every job (a running model request, a learning run and
+    /// its trainer), so that the session ends and the process exits promptly.
+    pub fn client_gone(&self) {
+        tracing::info!("the client closed its input without `exit`: stopping");
+        self.state.shutdown.cancel();
+        self.state.watcher.lock().take();
+        let jobs = self.cancel_jobs();
+        if jobs > 0 {
+            tracing::info!("cancelled {jobs} jobs");
+        }
+    }
+
     /// Starts the worker that re-indexes marked documents at their newest text, one pass at a
     /// time, on its own thread: in an edit storm a pass runs every millisecond or two, and a
     /// hop through the blocking pool for each cost more than the pass. Falls back to the
@@ -196,21 +252,19 @@ impl Backend {
     async fn initial_build(&self, index: Arc<Index>) {
         // Watch first: a change made while the build runs (or right after it) is never missed.
         self.start_watcher(Arc::clone(&index));
-        let progress = if self.state.progress_supported.load(Ordering::Relaxed) {
-            let token = NumberOrString::String("spot/indexing".to_owned());
-            match self.client.create_work_done_progress(token.clone()).await {
-                Ok(()) => Some(
-                    self.client
-                        .progress(token, "spot: indexing")
-                        .with_percentage(0)
-                        .begin()
-                        .await,
-                ),
-                Err(err) => {
-                    tracing::debug!("client refused a progress token: {err}");
-                    None
-                }
-            }
+        let token = NumberOrString::String("spot/indexing".to_owned());
+        let progress = if self.state.progress_supported.load(Ordering::Relaxed)
+            && self
+                .create_progress(token.clone(), &self.state.shutdown)
+                .await
+        {
+            Some(
+                self.client
+                    .progress(token, "spot: indexing")
+                    .with_percentage(0)
+                    .begin()
+                    .await,
+            )
         } else {
             None
         };
