@@ -12,6 +12,7 @@ mod reindex;
 mod server;
 mod stdio;
 mod to_proto;
+mod workers;
 
 pub use config::Settings;
 
