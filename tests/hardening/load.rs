@@ -9,11 +9,13 @@
 //! indexed files, definition at uses of defined names, references and hover at definitions.
 //!
 //! Figures: p50/p99/max latency per request kind (send → response seen by the reader thread),
-//! printed per kind and kept in the report, lost or misapplied edits (the server's view of each
+//! printed per kind and kept in the report; the server's CPU time from the storm's first
+//! message to its last reply, in all and per thread group (what other work on the machine does
+//! not inflate, unlike the latencies); lost or misapplied edits (the server's view of each
 //! document after the storm, through documentSymbol, definition and hover, against the client's
-//! own text), peak RSS (VmHWM).
+//! own text); peak RSS (VmHWM).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -347,6 +349,26 @@ fn request_params(
     }
 }
 
+/// `63 ms (spot 26, spot-query 29, …)`: the CPU the server's thread groups ran between two
+/// readings, largest first (groups under 1 ms left out).
+fn storm_cpu(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> String {
+    let mut used: Vec<(&str, f64)> = after
+        .iter()
+        .map(|(group, ns)| {
+            let was = before.get(group).copied().unwrap_or(0);
+            (group.as_str(), ns.saturating_sub(was) as f64 / 1e6)
+        })
+        .collect();
+    let total: f64 = used.iter().map(|(_, ms)| ms).sum();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let groups: Vec<String> = used
+        .iter()
+        .filter(|(_, ms)| *ms >= 1.0)
+        .map(|(group, ms)| format!("{group} {ms:.0}"))
+        .collect();
+    format!("{total:.0} ms ({})", groups.join(", "))
+}
+
 /// (name, line) of each top-level symbol the server reports for a document.
 fn server_symbols(session: &mut Session, doc: &Doc) -> Vec<(String, u64)> {
     let r = session.request(
@@ -445,6 +467,7 @@ fn load_pipelined_requests_with_an_edit_storm() {
         .flat_map(|k| std::iter::repeat_n(*k, REQUESTS_PER_KIND))
         .collect();
     let mut pending: HashMap<String, Pending> = HashMap::new();
+    let cpu_before = session.cpu_by_thread();
     let mut counter = 0;
     let (mut edits, mut changes) = (0, 0);
     let total = to_send.len() + EDITS;
@@ -501,6 +524,7 @@ fn load_pipelined_requests_with_an_edit_storm() {
         keys.iter()
             .all(|k| s.responses.get(k).is_some_and(|r| !r.is_empty()))
     });
+    let storm_cpu = storm_cpu(&cpu_before, &session.cpu_by_thread());
     // The model request was still in flight when the last index request was answered.
     if let Some(id) = &model_request {
         let pending_still = session
@@ -640,7 +664,11 @@ fn load_pipelined_requests_with_an_edit_storm() {
         workload.describe(),
         REQUESTS_PER_KIND * kinds.len()
     )];
-    eprintln!("load on {}:", workload.describe());
+    notes.push(format!("server CPU during the storm: {storm_cpu}"));
+    eprintln!(
+        "load on {}; server CPU during the storm: {storm_cpu}",
+        workload.describe()
+    );
     for kind in kinds {
         let mut s = samples.remove(kind).unwrap_or_default();
         s.sort_by(f64::total_cmp);
