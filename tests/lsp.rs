@@ -748,3 +748,157 @@ fn issue_19_an_unwatchable_directory_leaves_the_rest_watched() {
     );
     client.shutdown();
 }
+
+/// Issue 19: `spot.issueToPatch` as sent by an editor without a progress token of its own.
+fn issue_to_patch_params() -> Value {
+    json!({
+        "command": "spot.issueToPatch",
+        "arguments": [{ "issue": "remove_item lets the quantity go negative", "apply": false }]
+    })
+}
+
+/// Is `m` a `window/workDoneProgress/create` for a job (not for the initial build)?
+fn job_progress_create(m: &Value) -> bool {
+    m["method"] == "window/workDoneProgress/create"
+        && m["params"]["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("spot/job/"))
+}
+
+/// Issue 19: an editor that announces work-done progress but never answers
+/// `window/workDoneProgress/create`. The initial build still finishes and `spot.issueToPatch`
+/// still answers (without a model here it fails with RequestFailed: what matters is the reply).
+#[test]
+fn issue_19_progress_create_never_answered() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.answer_progress_create = false;
+    client.initialize(ws.path(), json!({}));
+    client.wait_indexed();
+    let r = client.request_full("workspace/executeCommand", issue_to_patch_params());
+    assert!(
+        client.notifications.iter().any(job_progress_create),
+        "no progress was asked for: the check proved nothing"
+    );
+    assert_eq!(r["error"]["code"], -32803, "{r}");
+    client.shutdown();
+}
+
+/// Issue 19: `spot.cancel` while `spot.issueToPatch` waits for the editor's answer to
+/// `window/workDoneProgress/create` finds the job and cancels it.
+#[test]
+fn issue_19_spot_cancel_while_waiting_for_progress_create() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    client.answer_progress_create = false;
+    let id = client.send_request("workspace/executeCommand", issue_to_patch_params());
+    client.wait_notification("the job's progress request", job_progress_create);
+    let r = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "spot.cancel", "arguments": [] }),
+    );
+    assert_eq!(r["cancelled"], 1, "{r}");
+    let reply = client.wait_response(&id);
+    assert_eq!(reply["error"]["code"], -32800, "{reply}");
+    client.shutdown();
+}
+
+/// Issue 19: stdin closed (no `shutdown`, no `exit`) while a request waits for the editor's
+/// answer: the client is gone, so the process exits instead of waiting forever.
+#[test]
+fn issue_19_stdin_closed_while_a_request_waits_for_the_editor() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    client.answer_progress_create = false;
+    client.send_request("workspace/executeCommand", issue_to_patch_params());
+    client.wait_notification("the job's progress request", job_progress_create);
+    client.close_stdin();
+    let status = client.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "spot still runs 10 s after its stdin closed"
+    );
+}
+
+/// Issue 19: an unpaced flood of edits, each followed by a hover and a definition at the
+/// identifier's position in that version. Every answer is about that version's text: the
+/// identifier read from it and its definition's line in it.
+#[test]
+fn issue_19_navigation_during_an_unpaced_edit_flood() {
+    const ROUNDS: usize = 300;
+    // Enough code that re-indexing the buffer lags behind the edits.
+    let mut text = String::from("def target_function(value):\n    return value\n\n\n");
+    for k in 0..300 {
+        text.push_str(&format!(
+            "def filler_{k}(a, b):\n    \"\"\"Filler {k}.\"\"\"\n    total = a + b * {k}\n    return total\n\n\n"
+        ));
+    }
+    text.push_str("def caller():\n    return target_function(1)\n");
+    let ws = fixture(POLYGLOT);
+    let path = ws.path().join("flood.py");
+    std::fs::write(&path, &text).unwrap();
+    let (mut client, _data) = start(ws.path());
+    client.open(&path, "python", &text);
+    let call = "    return target_function(1)";
+    let mut sent = Vec::new();
+    for round in 0..ROUNDS {
+        // One line more above the definition (and the call): both move down one line.
+        let line = format!("shift_{round} = {round}\n");
+        client.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri(&path), "version": round + 2 },
+                "contentChanges": [{
+                    "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } },
+                    "text": line,
+                }],
+            }),
+        );
+        text.insert_str(0, &line);
+        let at = pos_of(&text, call, "    return ".len() + 3);
+        let doc = json!({ "uri": uri(&path) });
+        let hover = client.send_request(
+            "textDocument/hover",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        let definition = client.send_request(
+            "textDocument/definition",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        sent.push((round, hover, definition));
+    }
+    let ids: Vec<Value> = sent
+        .iter()
+        .flat_map(|(_, h, d)| [h.clone(), d.clone()])
+        .collect();
+    let mut replies = client.wait_responses(&ids).into_iter();
+    let mut wrong = Vec::new();
+    for (round, _, _) in sent {
+        let (h, d) = (replies.next().unwrap(), replies.next().unwrap());
+        let shown = h["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_default();
+        if !shown.contains("def target_function(value)") {
+            wrong.push(format!("round {round}: hover {h}"));
+        }
+        // The definition is on line `round + 1` of that version (0-based).
+        let got = d["result"][0]["range"]["start"]["line"].as_u64();
+        if got != Some(round as u64 + 1) {
+            wrong.push(format!("round {round}: definition {d}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} answers wrong or empty:\n{}",
+        wrong.len(),
+        2 * ROUNDS,
+        wrong
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    client.shutdown();
+}

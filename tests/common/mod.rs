@@ -148,12 +148,15 @@ pub fn spot_bin() -> PathBuf {
 /// A `spot lsp` child process and the client side of its stdio.
 pub struct Client {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
     next_id: i64,
     /// Notifications and server requests seen so far.
     pub notifications: Vec<Value>,
     pub data_dir: PathBuf,
+    /// While false, `window/workDoneProgress/create` requests are kept unanswered (an editor
+    /// that never answers them); every other server request is still answered.
+    pub answer_progress_create: bool,
 }
 
 impl Client {
@@ -202,11 +205,12 @@ impl Client {
         });
         Client {
             child,
-            stdin,
+            stdin: Some(stdin),
             rx,
             next_id: 1,
             notifications: Vec::new(),
             data_dir: data_dir.to_path_buf(),
+            answer_progress_create: true,
         }
     }
 
@@ -217,8 +221,28 @@ impl Client {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stdin.write_all(bytes).expect("write to spot");
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).expect("write to spot");
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the server's stdin without `shutdown` or `exit` (the editor went away).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
@@ -227,10 +251,16 @@ impl Client {
 
     /// Sends a request and returns its whole response (`result` or `error`).
     pub fn request_full(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.wait_response(&id)
+    }
+
+    /// Sends a request without waiting for its response; returns its id.
+    pub fn send_request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        self.wait_response(&json!(id))
+        json!(id)
     }
 
     /// Sends a request and returns its `result`, panicking on an error response.
@@ -256,13 +286,40 @@ impl Client {
         }
     }
 
+    /// Waits for the responses to all of `ids`, in whatever order they come; returns them in
+    /// the order of `ids`.
+    pub fn wait_responses(&mut self, ids: &[Value]) -> Vec<Value> {
+        let mut got: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        let deadline = Instant::now() + TIMEOUT;
+        while ids.iter().any(|id| !got.contains_key(&id.to_string())) {
+            let msg = self.recv_until(deadline).unwrap_or_else(|| {
+                panic!(
+                    "{} of {} responses missing",
+                    ids.len() - got.len(),
+                    ids.len()
+                )
+            });
+            match msg.get("id") {
+                Some(id) if msg.get("method").is_none() => {
+                    got.insert(id.to_string(), msg);
+                }
+                _ => self.handle_incoming(msg),
+            }
+        }
+        ids.iter()
+            .map(|id| got.remove(&id.to_string()).unwrap_or_default())
+            .collect()
+    }
+
     fn recv_until(&mut self, deadline: Instant) -> Option<Value> {
         let left = deadline.saturating_duration_since(Instant::now());
         self.rx.recv_timeout(left).ok()
     }
 
     fn handle_incoming(&mut self, msg: Value) {
-        if msg.get("method").is_some() && msg.get("id").is_some() {
+        let unanswered =
+            !self.answer_progress_create && msg["method"] == "window/workDoneProgress/create";
+        if msg.get("method").is_some() && msg.get("id").is_some() && !unanswered {
             // A server→client request (progress token, applyEdit…): accept it.
             let result = if msg["method"] == "workspace/applyEdit" {
                 json!({ "applied": true })

@@ -413,6 +413,7 @@ impl<'t> Extractor<'t> {
             postings,
             n_errors,
             n_lines,
+            lookup: Default::default(),
         }
     }
 }

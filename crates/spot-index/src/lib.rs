@@ -233,6 +233,41 @@ fn reparse(
     PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old.as_ref()))
 }
 
+/// Parses only `ranges` of `text` (byte ranges, sorted, not overlapping): what lies outside
+/// them is not in the tree, and the nodes inside have the offsets and positions of the whole
+/// text. `None` if the ranges are not valid for `text`.
+fn parse_ranges(
+    lang: Lang,
+    text: &str,
+    ranges: &[std::ops::Range<usize>],
+) -> Option<tree_sitter::Tree> {
+    let point = |at: usize| {
+        let before = text.as_bytes().get(..at)?;
+        let row = before.iter().filter(|&&b| b == b'\n').count();
+        let col = before.iter().rev().take_while(|&&b| b != b'\n').count();
+        Some(tree_sitter::Point::new(row, col))
+    };
+    let included = ranges
+        .iter()
+        .map(|r| {
+            Some(tree_sitter::Range {
+                start_byte: r.start,
+                end_byte: r.end,
+                start_point: point(r.start)?,
+                end_point: point(r.end)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    PARSER.with(|p| {
+        let mut parser = p.borrow_mut();
+        parser.set_included_ranges(&included).ok()?;
+        let tree = extract::parse(&mut parser, lang, text, None);
+        // Back to whole texts for the thread's next parse.
+        let _ = parser.set_included_ranges(&[]);
+        tree
+    })
+}
+
 /// Extracts the index of an already parsed file (benchmarks and tools that keep the tree).
 pub fn extract_tree(lang: Lang, rel: &str, text: &str, tree: &tree_sitter::Tree) -> FileIndex {
     extract::extract(lang, rel, text, tree)
@@ -609,6 +644,47 @@ impl Index {
         match cached {
             Some((old_text, tree)) if *old_text == *text => Some(tree),
             cached => reparse(lang, text, cached),
+        }
+    }
+
+    /// The entry of `rel` as extracted from exactly `text`: the stored one when it was built
+    /// from this text, else one extracted now (from the file's cached tree, re-parsed
+    /// incrementally, when it has one) and not stored. `None` when `rel` is not indexed.
+    ///
+    /// What a query at an offset in `text` reads: an entry of another version of the file (an
+    /// editor's buffer re-indexed after more edits arrived) has other offsets and names.
+    pub fn file_for_text(&self, rel: &str, text: &str) -> Option<Arc<FileEntry>> {
+        let stored = self.file(rel)?;
+        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if stored.hash == hash {
+            return Some(stored);
+        }
+        let tree = self.tree_of(stored.lang, rel, text)?;
+        Some(Arc::new(FileEntry {
+            path: rel.to_owned(),
+            lang: stored.lang,
+            hash,
+            size: text.len() as u64,
+            stamp: None,
+            index: extract::extract(stored.lang, rel, text, &tree),
+        }))
+    }
+
+    /// Like [`tree_of`](Self::tree_of), except that a file without a cached tree (one not open
+    /// in the editor) is parsed only within `ranges` of `text` (see `parse_ranges`): a caller
+    /// that needs one function's nodes does not pay for a parse of the whole file.
+    pub fn tree_of_ranges(
+        &self,
+        lang: Lang,
+        rel: &str,
+        text: &str,
+        ranges: &[std::ops::Range<usize>],
+    ) -> Option<tree_sitter::Tree> {
+        let cached = self.trees.lock().get(rel);
+        match cached {
+            Some((old_text, tree)) if *old_text == *text => Some(tree),
+            Some(cached) => reparse(lang, text, Some(cached)),
+            None => parse_ranges(lang, text, ranges),
         }
     }
 

@@ -3,9 +3,10 @@
 //!   setting or the active model of the data dir; reloaded when that changes (hot swap: requests
 //!   in flight keep the model they started with); a failure keeps its reason for `spot.status`
 //!   and the index features keep working;
-//! - jobs: each long request (issue-to-patch, a code-action resolve) registers a cancel token,
-//!   a stage and work-done progress; `$/cancelRequest` (the future is dropped), `spot.cancel`
-//!   and the progress cancel button all trip it;
+//! - jobs: each long request (issue-to-patch, a code-action resolve) registers a cancel token
+//!   and a stage, then asks for work-done progress (a client that does not answer within a few
+//!   seconds gets none); `$/cancelRequest` (the future is dropped), `spot.cancel`, the progress
+//!   cancel button and the client closing its input all trip it;
 //! - the `spot.*` commands, code actions (listed without the model, resolved with it), syntax
 //!   error diagnostics of open documents, and the `spot/status` notification.
 //!
@@ -350,7 +351,8 @@ impl Backend {
         }
     }
 
-    pub(super) fn start_job(&self, kind: &'static str, progress_token: Option<String>) -> JobGuard {
+    /// Registers a job before anything waits on the client, so `spot.cancel` finds it.
+    pub(super) fn start_job(&self, kind: &'static str) -> JobGuard {
         let id = self.state.assist.next_job.fetch_add(1, Ordering::Relaxed);
         let cancel = CancelToken::new();
         self.state.assist.jobs.lock().push(Job {
@@ -358,7 +360,7 @@ impl Backend {
             kind,
             stage: "starting".to_owned(),
             cancel: cancel.clone(),
-            progress_token,
+            progress_token: None,
         });
         JobGuard {
             backend: self.clone(),
@@ -378,6 +380,15 @@ impl Backend {
         {
             stage.clone_into(&mut j.stage);
         }
+    }
+
+    /// Trips every job's cancel token (`spot.cancel`, the client going away); how many.
+    pub(super) fn cancel_jobs(&self) -> usize {
+        let jobs = self.state.assist.jobs.lock();
+        for j in jobs.iter() {
+            j.cancel.cancel();
+        }
+        jobs.len()
     }
 
     /// `window/workDoneProgress/cancel`: cancels the job that reports under that token.
@@ -471,13 +482,7 @@ impl Backend {
                 self.localize_command(a).await.map(Some)
             }
             "spot.status" => Ok(Some(self.status_value())),
-            "spot.cancel" => {
-                let jobs = self.state.assist.jobs.lock();
-                for j in jobs.iter() {
-                    j.cancel.cancel();
-                }
-                Ok(Some(json!({"cancelled": jobs.len()})))
-            }
+            "spot.cancel" => Ok(Some(json!({"cancelled": self.cancel_jobs()}))),
             "spot.learn" => self.learn_command(&args).await.map(Some),
             other => Err(Error::invalid_params(format!(
                 "unknown command `{other}` (spot's commands: {})",
@@ -534,9 +539,12 @@ impl Backend {
         Ok(result)
     }
 
-    /// Begins work-done progress under `token` (the client's, or one the server creates).
+    /// Begins `job`'s work-done progress under `token` (the client's, or one the server
+    /// creates: `None` when the client refuses it, does not answer in time or the job is
+    /// cancelled while waiting).
     pub(super) async fn begin_progress(
         &self,
+        job: &JobGuard,
         client_token: Option<ProgressToken>,
         title: &str,
     ) -> Option<(
@@ -549,14 +557,8 @@ impl Backend {
         let token = match client_token {
             Some(t) => t,
             None if self.state.progress_supported.load(Ordering::Relaxed) => {
-                let id = self.state.assist.next_job.load(Ordering::Relaxed);
-                let token = NumberOrString::String(format!("spot/job/{id}"));
-                if self
-                    .client
-                    .create_work_done_progress(token.clone())
-                    .await
-                    .is_err()
-                {
+                let token = NumberOrString::String(format!("spot/job/{}", job.id));
+                if !self.create_progress(token.clone(), &job.cancel).await {
                     return None;
                 }
                 token
@@ -567,6 +569,16 @@ impl Backend {
             NumberOrString::String(s) => s.clone(),
             NumberOrString::Number(n) => n.to_string(),
         };
+        if let Some(j) = self
+            .state
+            .assist
+            .jobs
+            .lock()
+            .iter_mut()
+            .find(|j| j.id == job.id)
+        {
+            j.progress_token = Some(key.clone());
+        }
         let progress = self
             .client
             .progress(token, title)
@@ -590,8 +602,7 @@ impl Backend {
             .await
             .ok_or_else(|| failed("no workspace folder is open"))?;
         let title = format!("spot: {}", first_line(&issue, 60));
-        let progress = self.begin_progress(client_token, &title).await;
-        let job = self.start_job(kind, progress.as_ref().map(|(k, _)| k.clone()));
+        let job = self.start_job(kind);
         if let Some(extra) = extra_cancel {
             let job_cancel = job.cancel.clone();
             tokio::spawn(async move {
@@ -603,6 +614,13 @@ impl Backend {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             });
+        }
+        let progress = self.begin_progress(&job, client_token, &title).await;
+        if job.cancel.is_cancelled() {
+            if let Some((_, p)) = progress {
+                p.finish_with_message("cancelled").await;
+            }
+            return Err(cancelled());
         }
         self.set_stage(job.id, "loading the model");
         self.push_status().await;

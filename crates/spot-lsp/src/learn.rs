@@ -109,12 +109,12 @@ impl Backend {
             .model_dir
             .clone()
             .unwrap_or_else(|| model_for_workspace(&data_dir, &root));
-        let progress = self
-            .begin_progress(None, "spot: learning this repository")
-            .await;
-        let job = self.start_job("learn", progress.as_ref().map(|(k, _)| k.clone()));
+        let job = self.start_job("learn");
         let id = job.id();
         *self.state.learn.running.lock() = Some(id);
+        let progress = self
+            .begin_progress(&job, None, "spot: learning this repository")
+            .await;
         *self.state.learn.state.lock() =
             json!({"state": "running", "message": format!("started ({why})")});
         self.push_status().await;

@@ -1,9 +1,15 @@
 //! The `LanguageServer` implementation: each handler converts params, snapshots state, calls
-//! the core (on the blocking pool when it may take time) and converts the result back.
+//! the core and converts the result back. Index requests run on the query threads
+//! (`workers.rs`), or on the message loop when the workspace is small ([`INLINE_MAX_BYTES`]);
+//! other calls that may take time run on the blocking pool.
 //!
 //! State: the workspace index (shared with the watcher and the initial build), open documents,
 //! and settings. Requests are answered from whatever the index holds, including during the
 //! first build, which reports `$/progress` when the client supports it.
+//!
+//! Work never waits on the client to start: a progress token the client has not granted within
+//! a few seconds means work without progress ([`Backend::create_progress`]). When the client
+//! closes its input without `exit`, [`Backend::client_gone`] cancels every job and the build.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +26,7 @@ use super::config::Settings;
 use super::docs::{Document, Documents};
 use super::learn::LearnState;
 use super::reindex::Reindex;
+use super::workers::{self, Workers};
 use super::{from_proto, to_proto};
 use crate::line_index::LineIndex;
 use spot_base::cancel::CancelToken;
@@ -31,6 +38,12 @@ const SAVE_INTERVAL: Duration = Duration::from_secs(30);
 const INITIALIZED_GRACE: Duration = Duration::from_secs(2);
 /// Results returned for workspace/symbol.
 const SYMBOL_LIMIT: usize = 128;
+/// How long the server waits for the client to answer `window/workDoneProgress/create` before
+/// it works without progress: an editor may never answer (seen in the wild), and the work must
+/// not wait forever on a progress bar.
+const PROGRESS_CREATE_LIMIT: Duration = Duration::from_secs(5);
+/// How often a wait on the client checks its cancel token.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 pub struct Backend {
     pub(super) client: Client,
@@ -42,6 +55,11 @@ pub(super) struct State {
     pub(super) index: RwLock<Option<Arc<Index>>>,
     /// The first build finished.
     pub(super) index_ready: AtomicBool,
+    /// Index requests run on the message loop: the workspace is small (see
+    /// [`INLINE_MAX_BYTES`]). Decided after the first build and each batch of file changes.
+    inline_requests: AtomicBool,
+    /// Where index requests run otherwise (`None`: no thread could start; the blocking pool).
+    workers: Option<Workers>,
     pub(super) docs: Documents,
     pub(super) settings: RwLock<Settings>,
     /// Warnings from initializationOptions, shown once initialized.
@@ -68,6 +86,8 @@ impl Backend {
                 data_dir,
                 index: RwLock::new(None),
                 index_ready: AtomicBool::new(false),
+                inline_requests: AtomicBool::new(false),
+                workers: Workers::start(query_threads()),
                 docs: Documents::default(),
                 settings: RwLock::new(Settings::default()),
                 init_warnings: Mutex::new(Vec::new()),
@@ -94,23 +114,117 @@ impl Backend {
         self.index()
     }
 
-    /// Index (synced, see [`Self::synced_index`]), relative path and current text of a
-    /// document: the editor's buffer when open, else the file on disk.
+    /// Index (synced, see [`Self::synced_index`]), relative path and text of a document: the
+    /// editor's buffer as of this request's arrival when open, else the file on disk.
+    ///
+    /// The buffer is read before waiting for the index: the request's position refers to the
+    /// text of that moment, and edits received after the request may be applied while it waits
+    /// (an editor writing changes without waiting for answers). The index's entry for the file
+    /// may then be of a newer text; `navigate` reads the entry of this text
+    /// (`Index::file_for_text`).
     pub(super) async fn file_context(&self, uri: &Uri) -> Option<FileContext> {
+        let (index, rel, text) = self.position_context(uri).await?;
+        let (text, line_index) = text.load(index.options().max_file_size)?;
+        Some((index, rel, text, line_index))
+    }
+
+    /// [`Self::file_context`] with the file on disk not read yet: a position request reads it
+    /// where its work runs, off the message loop on a large workspace.
+    async fn position_context(&self, uri: &Uri) -> Option<(Arc<Index>, String, DocText)> {
+        let buffer = self.state.docs.get(uri);
         let index = self.synced_index().await?;
         let path = from_proto::path(uri)?;
         let rel = index.rel_path(&path)?;
-        let (text, line_index) = match self.state.docs.get(uri) {
+        let text = match buffer {
             Some(Document {
                 text, line_index, ..
-            }) => (text, line_index),
-            None => {
-                let loaded = index::walk::read_text(&path, index.options().max_file_size).ok()?;
-                let li = Arc::new(LineIndex::new(&loaded.text));
-                (Arc::from(loaded.text), li)
-            }
+            }) => DocText::Open(text, line_index),
+            None => DocText::Disk(path),
         };
-        Some((index, rel, text, line_index))
+        Some((index, rel, text))
+    }
+
+    /// Runs an index request's work: on the message loop on a small workspace, else on the
+    /// query threads (see [`INLINE_MAX_BYTES`], `workers.rs`). A panic becomes an internal-error
+    /// reply either way.
+    async fn index_request<T: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let panicked =
+            |message: String| to_proto::internal_error(what, format!("panicked: {message}"));
+        if self.state.inline_requests.load(Ordering::Relaxed) {
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                .map_err(|panic| panicked(workers::panic_message(panic.as_ref())));
+        }
+        match &self.state.workers {
+            Some(w) => w.run(f).await.map_err(|p| panicked(p.0)),
+            None => blocking(what, f).await,
+        }
+    }
+
+    /// Decides where index requests run from the size of the indexed workspace.
+    fn size_changed(state: &State, index: &Index) {
+        let bytes = index.totals().bytes;
+        let inline = bytes <= INLINE_MAX_BYTES;
+        if state.inline_requests.swap(inline, Ordering::Relaxed) != inline {
+            tracing::debug!(
+                "index requests run {} ({} KiB indexed)",
+                if inline {
+                    "on the message loop"
+                } else {
+                    "on the blocking pool"
+                },
+                bytes / 1024
+            );
+        }
+    }
+
+    /// Asks the client to create the work-done progress `token`. False (work on without
+    /// progress) when it refuses, when it has not answered within [`PROGRESS_CREATE_LIMIT`], or
+    /// when `cancel` trips first.
+    pub(super) async fn create_progress(&self, token: ProgressToken, cancel: &CancelToken) -> bool {
+        let create = self.client.create_work_done_progress(token);
+        tokio::pin!(create);
+        let deadline = tokio::time::sleep(PROGRESS_CREATE_LIMIT);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                created = &mut create => {
+                    if let Err(err) = &created {
+                        tracing::debug!("client refused a progress token: {err}");
+                    }
+                    return created.is_ok();
+                }
+                () = &mut deadline => {
+                    tracing::warn!(
+                        "the client did not answer window/workDoneProgress/create within {} s; \
+                         working without progress",
+                        PROGRESS_CREATE_LIMIT.as_secs()
+                    );
+                    return false;
+                }
+                () = tokio::time::sleep(CANCEL_POLL) => {
+                    if cancel.is_cancelled() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client closed its input without `exit`: it is gone. Stops the initial build and
+    /// the background loops and cancels every job (a running model request, a learning run and
+    /// its trainer), so that the session ends and the process exits promptly.
+    pub fn client_gone(&self) {
+        tracing::info!("the client closed its input without `exit`: stopping");
+        self.state.shutdown.cancel();
+        self.state.watcher.lock().take();
+        let jobs = self.cancel_jobs();
+        if jobs > 0 {
+            tracing::info!("cancelled {jobs} jobs");
+        }
     }
 
     /// Starts the worker that re-indexes marked documents at their newest text, one pass at a
@@ -191,21 +305,19 @@ impl Backend {
         if let Some(warning) = self.start_watcher(Arc::clone(&index)) {
             self.client.log_message(MessageType::WARNING, warning).await;
         }
-        let progress = if self.state.progress_supported.load(Ordering::Relaxed) {
-            let token = NumberOrString::String("spot/indexing".to_owned());
-            match self.client.create_work_done_progress(token.clone()).await {
-                Ok(()) => Some(
-                    self.client
-                        .progress(token, "spot: indexing")
-                        .with_percentage(0)
-                        .begin()
-                        .await,
-                ),
-                Err(err) => {
-                    tracing::debug!("client refused a progress token: {err}");
-                    None
-                }
-            }
+        let token = NumberOrString::String("spot/indexing".to_owned());
+        let progress = if self.state.progress_supported.load(Ordering::Relaxed)
+            && self
+                .create_progress(token.clone(), &self.state.shutdown)
+                .await
+        {
+            Some(
+                self.client
+                    .progress(token, "spot: indexing")
+                    .with_percentage(0)
+                    .begin()
+                    .await,
+            )
         } else {
             None
         };
@@ -254,6 +366,7 @@ impl Backend {
         if let Some(p) = progress {
             p.finish_with_message(summary.clone()).await;
         }
+        Self::size_changed(&self.state, &index);
         // Ready before the log line that tells clients (and tests) the build is done.
         self.state.index_ready.store(true, Ordering::Relaxed);
         self.client.log_message(MessageType::INFO, &summary).await;
@@ -281,6 +394,8 @@ impl Backend {
     /// some directories cannot be watched (the watcher logs them too).
     fn start_watcher(&self, index: Arc<Index>) -> Option<String> {
         let mut warning = None;
+        let state = Arc::clone(&self.state);
+        let watched = Arc::clone(&index);
         match index::watch::watch(Arc::clone(&index), move |batch| {
             tracing::info!(
                 "file changes: {} indexed, {} removed, {} skipped",
@@ -288,6 +403,7 @@ impl Backend {
                 batch.removed,
                 batch.skipped
             );
+            Self::size_changed(&state, &watched);
         }) {
             Ok(w) => {
                 let unwatched = w.unwatched();
@@ -360,38 +476,42 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| to_proto::internal_error(what, e))
 }
 
-/// Workspaces of at most this many indexed files answer index requests (workspace symbols,
-/// definition, references, hover) on the message loop itself: there the work takes a fraction
-/// of a millisecond, less than the hand-off to the blocking pool, whose thread scheduling was
-/// most of the latency's spread under load (load test, release: p99 median 35 → 25 ms, spread
-/// 25–43 → 23–27 ms). Larger workspaces keep the pool, so no request holds the loop for long.
-const INLINE_MAX_FILES: usize = 500;
+/// Workspaces of at most this many indexed bytes answer index requests (workspace symbols,
+/// definition, references, hover) on the message loop itself, where the work takes a fraction
+/// of a millisecond, less than the hand-off to another thread, whose scheduling was most of the
+/// latency's spread under load (generated 84-file repository, release: p99 median 35 → 25 ms,
+/// spread 25–43 → 23–27 ms). On larger ones the work is bigger (ripgrep: 110 files, 2 MB) and
+/// on the message loop it queued behind the rest of a burst; on the query threads the loop only
+/// routes and serializes (its CPU in the load test's burst on ripgrep: 57–71 ms inline, 27–34
+/// ms; on httpx, 0.6 MB: 31–34 ms inline, 15–18 ms, the query thread 17–20 ms beside it). Bytes,
+/// not files: ripgrep has only 110. The generated repository (under 50 KB) stays inline.
+const INLINE_MAX_BYTES: u64 = 256 * 1024;
 
-/// Position requests on a file larger than this go to the blocking pool whatever the
-/// workspace's size: they may parse it (a megabyte takes tens of milliseconds), and the message
-/// loop must not wait for that.
-const INLINE_MAX_TEXT: usize = 64 * 1024;
+/// Query threads: one per core but the one the message loop needs, at most 4.
+fn query_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cores.saturating_sub(1).clamp(1, 4)
+}
 
-/// Runs an index request's work: inline on a small workspace and a small file, else on the
-/// blocking pool (see [`INLINE_MAX_FILES`], [`INLINE_MAX_TEXT`]; `text_len` is 0 for requests
-/// about no file). A panic becomes an internal-error reply either way.
-async fn index_request<T: Send + 'static>(
-    indexed_files: usize,
-    text_len: usize,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T> {
-    if indexed_files > INLINE_MAX_FILES || text_len > INLINE_MAX_TEXT {
-        return blocking(what, f).await;
+/// The text of a position request's document.
+enum DocText {
+    /// The open buffer as of the request's arrival.
+    Open(Arc<str>, Arc<LineIndex>),
+    /// The file on disk, not read yet.
+    Disk(PathBuf),
+}
+
+impl DocText {
+    fn load(self, max_file_size: u64) -> Option<(Arc<str>, Arc<LineIndex>)> {
+        match self {
+            DocText::Open(text, li) => Some((text, li)),
+            DocText::Disk(path) => {
+                let loaded = index::walk::read_text(&path, max_file_size).ok()?;
+                let li = Arc::new(LineIndex::new(&loaded.text));
+                Some((Arc::from(loaded.text), li))
+            }
+        }
     }
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_owned());
-        to_proto::internal_error(what, format!("panicked: {message}"))
-    })
 }
 
 fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
@@ -578,14 +698,15 @@ impl LanguageServer for Backend {
         let Some(index) = self.synced_index().await else {
             return Ok(None);
         };
-        let symbols = index_request(index.len(), 0, "workspace/symbol", move || {
-            index
-                .workspace_symbols(&params.query, SYMBOL_LIMIT)
-                .iter()
-                .filter_map(|h| to_proto::workspace_symbol(index.root(), h))
-                .collect::<Vec<_>>()
-        })
-        .await?;
+        let symbols = self
+            .index_request("workspace/symbol", move || {
+                index
+                    .workspace_symbols(&params.query, SYMBOL_LIMIT)
+                    .iter()
+                    .filter_map(|h| to_proto::workspace_symbol(index.root(), h))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
         Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
     }
 
@@ -614,60 +735,55 @@ impl LanguageServer for Backend {
         params: GotoDefinitionParams,
     ) -> Result<Option<GotoDefinitionResponse>> {
         let pos = params.text_document_position_params;
-        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri).await else {
+        let Some((index, rel, doc)) = self.position_context(&pos.text_document.uri).await else {
             return Ok(None);
         };
-        let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
-            return Ok(None);
-        };
-        let locations = index_request(
-            index.len(),
-            text.len(),
-            "textDocument/definition",
-            move || {
-                navigate::definition(&index, &rel, &text, offset)
-                    .iter()
-                    .filter_map(|t| to_proto::nav_location(index.root(), t))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .await?;
-        Ok((!locations.is_empty()).then_some(GotoDefinitionResponse::Array(locations)))
+        let locations = self
+            .index_request("textDocument/definition", move || {
+                let (text, li) = doc.load(index.options().max_file_size)?;
+                let offset = from_proto::offset(&li, &text, pos.position)?;
+                let found = navigate::definition(&index, &rel, &text, offset);
+                Some(
+                    found
+                        .iter()
+                        .filter_map(|t| to_proto::nav_location(index.root(), t))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .await?;
+        Ok(locations
+            .filter(|l| !l.is_empty())
+            .map(GotoDefinitionResponse::Array))
     }
 
     async fn references(&self, params: ReferenceParams) -> Result<Option<Vec<Location>>> {
         let pos = params.text_document_position;
-        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri).await else {
-            return Ok(None);
-        };
-        let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
+        let Some((index, rel, doc)) = self.position_context(&pos.text_document.uri).await else {
             return Ok(None);
         };
         let include = params.context.include_declaration;
-        let locations = index_request(
-            index.len(),
-            text.len(),
-            "textDocument/references",
-            move || {
-                navigate::references(&index, &rel, &text, offset, include)
+        self.index_request("textDocument/references", move || {
+            let (text, li) = doc.load(index.options().max_file_size)?;
+            let offset = from_proto::offset(&li, &text, pos.position)?;
+            let found = navigate::references(&index, &rel, &text, offset, include);
+            Some(
+                found
                     .iter()
                     .filter_map(|r| to_proto::ref_location(index.root(), r))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .await?;
-        Ok(Some(locations))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let pos = params.text_document_position_params;
-        let Some((index, rel, text, li)) = self.file_context(&pos.text_document.uri).await else {
+        let Some((index, rel, doc)) = self.position_context(&pos.text_document.uri).await else {
             return Ok(None);
         };
-        let Some(offset) = from_proto::offset(&li, &text, pos.position) else {
-            return Ok(None);
-        };
-        index_request(index.len(), text.len(), "textDocument/hover", move || {
+        self.index_request("textDocument/hover", move || {
+            let (text, li) = doc.load(index.options().max_file_size)?;
+            let offset = from_proto::offset(&li, &text, pos.position)?;
             navigate::hover(&index, &rel, &text, offset)
                 .map(|info| to_proto::hover(&info, &li, &text))
         })
