@@ -20,10 +20,17 @@ use super::lang::Lang;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum SkipReason {
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     Binary,
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
     Symlink,
+    /// The name is not valid UTF-8: no URI or workspace path can name it faithfully.
+    NonUtf8Name,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -35,6 +42,7 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Binary => f.write_str("binary content"),
             SkipReason::Unreadable { error } => write!(f, "unreadable: {error}"),
             SkipReason::Symlink => f.write_str("symbolic link (not followed)"),
+            SkipReason::NonUtf8Name => f.write_str("its name is not valid UTF-8"),
         }
     }
 }
@@ -119,6 +127,8 @@ pub struct Loaded {
 }
 
 /// `path` relative to `root`, `/`-separated; `None` outside the root.
+/// `None` for a path outside `root`, the root itself, or a name that is not valid UTF-8 (a
+/// lossy name would be a path that does not exist: see [`SkipReason::NonUtf8Name`]).
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut out = String::new();
@@ -128,13 +138,34 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
                 if !out.is_empty() {
                     out.push('/');
                 }
-                out.push_str(&c.to_string_lossy());
+                out.push_str(c.to_str()?);
             }
             std::path::Component::CurDir => {}
             _ => return None,
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// [`rel_path`] with invalid UTF-8 replaced, for naming what was skipped.
+fn rel_path_lossy(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let out = rel
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/");
+    (!out.is_empty()).then_some(out)
+}
+
+/// The path a walk error is about (when it says) and the error in words.
+fn walk_error(err: &ignore::Error) -> (Option<std::path::PathBuf>, String) {
+    match err {
+        ignore::Error::WithPath { path, err } => (Some(path.clone()), err.to_string()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error(err)
+        }
+        ignore::Error::Loop { child, .. } => (Some(child.clone()), err.to_string()),
+        other => (None, other.to_string()),
+    }
 }
 
 pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
@@ -165,7 +196,14 @@ pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, Ski
             let entry = match entry {
                 Ok(e) => e,
                 Err(err) => {
+                    // An unreadable directory, a path too long for the system, a loop: listed
+                    // as skipped with the reason (the rest of the walk goes on).
                     tracing::debug!("walk: {err}");
+                    let (path, error) = walk_error(&err);
+                    let rel = path
+                        .and_then(|p| rel_path_lossy(root, &p))
+                        .unwrap_or_else(|| ".".to_owned());
+                    push(skipped, (rel, SkipReason::Unreadable { error }));
                     return ignore::WalkState::Continue;
                 }
             };
@@ -180,6 +218,9 @@ pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, Ski
                 return ignore::WalkState::Continue;
             };
             let Some(rel) = rel_path(root, path) else {
+                if let Some(lossy) = rel_path_lossy(root, path) {
+                    push(skipped, (lossy, SkipReason::NonUtf8Name));
+                }
                 return ignore::WalkState::Continue;
             };
             if file_type.is_symlink() {
@@ -383,5 +424,53 @@ impl IgnoreMatcher {
         };
         self.dirs.insert(dir.to_path_buf(), rules.clone());
         rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19: what the walk cannot read (a path over the system's limit) and names that are
+    /// not UTF-8 are listed as skipped with a reason, not dropped silently or given a lossy path.
+    #[test]
+    fn unwalkable_paths_and_non_utf8_names_are_listed_as_skipped() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("ok.py"), "def ok():\n    pass\n").unwrap();
+        std::fs::write(
+            root.join(std::ffi::OsStr::from_bytes(b"bad\xff.py")),
+            "def bad():\n    pass\n",
+        )
+        .unwrap();
+        // Nested directories whose absolute path exceeds PATH_MAX (4096), made one level at a time
+        // relative to the previous one (mkdirat), which no length limit stops.
+        let made = std::process::Command::new("python3")
+            .current_dir(root)
+            .arg("-c")
+            .arg(
+                "import os\nos.mkdir('deep')\nfd = os.open('deep', os.O_RDONLY)\n\
+                 for _ in range(25):\n    os.mkdir('d' * 200, dir_fd=fd)\n    \
+                 fd = os.open('d' * 200, os.O_RDONLY, dir_fd=fd)\n\
+                 open(os.open('f.py', os.O_CREAT | os.O_WRONLY, dir_fd=fd), 'w').write('x = 1\\n')\n",
+            )
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (found, skipped) = discover(root, 1 << 20);
+        let found: Vec<&str> = found.iter().map(|c| c.rel.as_str()).collect();
+        assert_eq!(found, ["ok.py"], "{skipped:?}");
+        assert!(
+            skipped
+                .iter()
+                .any(|(rel, why)| rel.starts_with("bad") && *why == SkipReason::NonUtf8Name),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.iter().any(|(rel, why)| rel.starts_with("deep/")
+                && matches!(why, SkipReason::Unreadable { .. })),
+            "{skipped:?}"
+        );
     }
 }
