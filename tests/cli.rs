@@ -897,3 +897,37 @@ fn issue_19_warm_start_sees_a_same_size_edit_with_the_mtime_restored() {
     let (_, out, _) = spot(data.path(), &["symbols", "old_name", "--dir", dir]);
     assert!(!out.contains("old_name "), "{out}");
 }
+
+/// Issue 22: `spot doctor` listed the caches of deleted workspaces as ok; it flags them, and
+/// `--prune` deletes them (and only them).
+#[test]
+fn doctor_flags_and_prunes_the_caches_of_deleted_workspaces() {
+    let data = tempfile::tempdir().unwrap();
+    let kept = tempfile::tempdir().unwrap();
+    let gone = tempfile::tempdir().unwrap();
+    for ws in [kept.path(), gone.path()] {
+        std::fs::write(ws.join("a.py"), "def a():\n    pass\n").unwrap();
+        let (code, out, err) = spot_code(data.path(), &["index", ws.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{out}{err}");
+    }
+    let gone_path = gone.path().to_path_buf();
+    drop(gone);
+    let caches = || {
+        std::fs::read_dir(data.path().join("index"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(caches(), 2);
+    let (_, out, _) = spot_code(data.path(), &["doctor"]);
+    let gone_line = format!("{} no longer exists", gone_path.display());
+    assert!(out.contains(&gone_line), "{out}");
+    assert!(out.contains("spot doctor --prune"), "{out}");
+    assert_eq!(caches(), 2, "doctor without --prune deletes nothing");
+    let (_, out, _) = spot_code(data.path(), &["doctor", "--prune"]);
+    assert!(
+        out.contains(&format!("{gone_line}")) && out.contains(": deleted"),
+        "{out}"
+    );
+    assert_eq!(caches(), 1);
+    assert!(out.contains(&format!("ok    index")), "{out}");
+}

@@ -16,6 +16,23 @@ use serde::Serialize;
 use super::file::{self, Def, DefKind, FileEntry};
 use super::{tokenize, Index};
 
+/// How many matches of a qualified query's last part are filtered by its container.
+const QUALIFIED_POOL: usize = 5_000;
+
+/// `Store.remove` → (`Store`, `remove`); `Index::open` → (`Index`, `open`); `None` when the query
+/// has no separator or an empty part on either side.
+fn split_qualified(query: &str) -> Option<(&str, &str)> {
+    let (at, sep) = [
+        query.rfind("::").map(|i| (i, 2)),
+        query.rfind('.').map(|i| (i, 1)),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by_key(|(i, _)| *i)?;
+    let (container, name) = (query[..at].trim(), query[at + sep..].trim());
+    (!container.is_empty() && !name.is_empty()).then_some((container, name))
+}
+
 /// A definition found by a query.
 #[derive(Debug, Clone)]
 pub struct SymbolHit {
@@ -96,6 +113,24 @@ impl Index {
     /// then fuzzy score; types and functions before members, sources before tests.
     pub fn workspace_symbols(&self, query: &str, limit: usize) -> Vec<SymbolHit> {
         let query = query.trim();
+        // `Store.remove`, `Index::open`: the last part matches the name as usual, the rest the
+        // names of the definitions around it (as spot prints qualified names).
+        if let Some((container, name)) = split_qualified(query) {
+            let needle: Vec<char> = container
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let mut hits = self.workspace_symbols(name, QUALIFIED_POOL.max(limit));
+            hits.retain(|h| {
+                let def = h.def();
+                let qualified = h.file.qualified_name(def);
+                let outer = &qualified[..qualified.len().saturating_sub(def.name.len())];
+                !outer.is_empty() && is_subsequence(&needle, outer)
+            });
+            hits.truncate(limit);
+            return hits;
+        }
         let files = self.snapshot();
         let mut hits: Vec<SymbolHit> = Vec::new();
         if query.is_empty() {
@@ -452,6 +487,33 @@ fn is_subsequence(needle: &[char], hay: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 22: `spot symbols "Store.remove"` (its own `--help` example) found nothing.
+    #[test]
+    fn qualified_queries_match_the_container_and_the_name() {
+        let index = crate::Index::new("/w".into(), crate::IndexOptions::default());
+        index.set_text(
+            "store.py",
+            "class Store:\n    def remove_item(self):\n        pass\n\ndef remove_all():\n    pass\n",
+        );
+        index.set_text(
+            "lib.rs",
+            "pub struct Index;\nimpl Index {\n    pub fn open() {}\n}\npub fn open() {}\n",
+        );
+        let names = |q: &str| -> Vec<String> {
+            index
+                .workspace_symbols(q, 10)
+                .iter()
+                .map(|h| h.file.qualified_name(h.def()))
+                .collect()
+        };
+        assert_eq!(names("Store.remove"), ["Store.remove_item"]);
+        assert_eq!(names("store.remove_item"), ["Store.remove_item"]);
+        assert_eq!(names("Index::open"), ["Index::open"]);
+        assert!(names("Other.remove").is_empty());
+        // Without a container the name alone matches, as before.
+        assert_eq!(names("remove").len(), 2);
+    }
 
     #[test]
     fn subsequence_checks_agree_on_ascii_and_defer_on_other_names() {
