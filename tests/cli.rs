@@ -925,9 +925,9 @@ fn doctor_flags_and_prunes_the_caches_of_deleted_workspaces() {
     assert_eq!(caches(), 2, "doctor without --prune deletes nothing");
     let (_, out, _) = spot_code(data.path(), &["doctor", "--prune"]);
     assert!(
-        out.contains(&format!("{gone_line}")) && out.contains(": deleted"),
+        out.contains(&gone_line) && out.contains(": deleted"),
         "{out}"
     );
     assert_eq!(caches(), 1);
-    assert!(out.contains(&format!("ok    index")), "{out}");
+    assert!(out.contains("ok    index"), "{out}");
 }
