@@ -757,6 +757,28 @@ fn eval_patch_judges_patches_by_the_fixes_own_tests() {
             .collect()
     };
     assert_eq!(commits(&report), commits(&again));
+    // `--commit` replays only the commits named (an abbreviated sha is enough).
+    let chosen = commits(&report)[1].clone();
+    let (code, only, err) = spot_code(
+        data.path(),
+        &[
+            "eval",
+            "patch",
+            "--repo",
+            ws.to_str().unwrap(),
+            "--no-model",
+            "--limit",
+            "6",
+            "--commit",
+            &chosen[..10],
+            "--test-cmd",
+            "python3 -m unittest discover -s tests -q",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let only: serde_json::Value = serde_json::from_str(&only).unwrap();
+    assert_eq!(commits(&only), [chosen]);
     let status = Command::new("git")
         .args(["-C", ws.to_str().unwrap(), "status", "--porcelain"])
         .output()
