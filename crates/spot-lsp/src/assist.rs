@@ -413,8 +413,8 @@ impl Backend {
         Ok((!actions.is_empty()).then_some(actions))
     }
 
-    /// `codeAction/resolve`: runs issue-to-patch focused on the action's line (aimed at its
-    /// test, for `Fix failing test`); a newer resolve cancels this one.
+    /// `codeAction/resolve`: runs issue-to-patch focused on the action's line (for `Fix failing
+    /// test`: aimed at its test, without a focus); a newer resolve cancels this one.
     pub(super) async fn resolve_action(&self, mut action: CodeAction) -> Result<CodeAction> {
         let Some(data) = action.data.clone() else {
             return Ok(action);
@@ -432,13 +432,16 @@ impl Backend {
         if let Some(older) = self.state.assist.resolving.lock().replace(mine.clone()) {
             older.cancel();
         }
+        // A failing test's fix belongs in the code it tests, not in the test: no focus (which
+        // would keep the edit to the test's file).
+        let focus = data.target_test.is_none().then_some(Focus {
+            path: rel,
+            line: data.line,
+        });
         let (patch, host) = self
             .run_patch(PatchRequest {
                 issue: data.issue,
-                focus: Some(Focus {
-                    path: rel,
-                    line: data.line,
-                }),
+                focus,
                 target_test: data.target_test,
                 kind: JobKind::CodeAction,
                 client_token: None,

@@ -880,3 +880,24 @@ impl LanguageServer for Backend {
         self.execute(params).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_22_the_fallback_workspace_is_never_home_or_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("proj");
+        std::fs::create_dir(&sub).unwrap();
+        let file = sub.join("a.py");
+        let canonical = sub.canonicalize().unwrap();
+        assert_eq!(fallback_root(&file, None), Some(canonical.clone()));
+        assert_eq!(fallback_root(&file, Some(&sub)), None, "the home directory");
+        assert_eq!(
+            fallback_root(std::path::Path::new("/a.py"), None),
+            None,
+            "`/`"
+        );
+    }
+}
