@@ -1064,7 +1064,7 @@ fn issue_22_the_function_rewrite_only_when_invoked() {
     assert_eq!(titles(json!({ "diagnostics": [] })), Vec::<String>::new());
     assert_eq!(
         titles(json!({ "diagnostics": [], "triggerKind": 1 })),
-        [rewrite.clone()]
+        std::slice::from_ref(&rewrite)
     );
     assert_eq!(
         titles(json!({ "diagnostics": [], "only": ["refactor"] })),
