@@ -178,7 +178,12 @@ fn syntax_errors_become_diagnostics_and_code_actions_are_cheap() {
     });
     let diag = diags["params"]["diagnostics"][0].clone();
     assert_eq!(diag["source"], "spot");
-    assert_eq!(diag["range"]["start"]["line"], 7, "{diag}");
+    // Where the parser choked, naming the statement it could not finish (issue 22).
+    assert_eq!(diag["range"]["start"]["line"], 8, "{diag}");
+    assert_eq!(
+        diag["message"], "syntax error near `return` (in the statement from line 8)",
+        "{diag}"
+    );
 
     let started = std::time::Instant::now();
     let actions = client.request(
@@ -203,14 +208,14 @@ fn syntax_errors_become_diagnostics_and_code_actions_are_cheap() {
     assert_eq!(actions[0]["kind"], "quickfix");
     assert!(actions[0].get("edit").is_none() && actions[0]["data"].is_object());
     eprintln!("codeAction listed in {listed:?}");
-    // Inside a function: a fix for that function.
+    // Inside a function, the user asking for actions: a fix for that function.
     let pricing = ws.path().join("shop/pricing.py");
     let actions = client.request(
         "textDocument/codeAction",
         json!({
             "textDocument": { "uri": uri(&pricing) },
             "range": { "start": { "line": 9, "character": 4 }, "end": { "line": 9, "character": 4 } },
-            "context": { "diagnostics": [] }
+            "context": { "diagnostics": [], "triggerKind": 1 }
         }),
     );
     assert_eq!(

@@ -902,3 +902,266 @@ fn issue_19_navigation_during_an_unpaced_edit_flood() {
     );
     client.shutdown();
 }
+
+/// The fixture repositories (`fixtures/repos/make_repos.py`) in a temp dir.
+fn fixture_repos() -> tempfile::TempDir {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repos = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("fixtures/repos/make_repos.py"))
+        .arg(repos.path())
+        .output()
+        .expect("python3 runs the fixture script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repos
+}
+
+/// Issue 21: with `testCommand` set and a failing test, the code action aimed at that test and
+/// `spot.issueToPatch` both fix it without a model, and say so: `verdict: fixesFailingTests`,
+/// the test evidence, `source: testedEdit`; the edit's label carries the verdict in words.
+#[test]
+fn issue_21_a_failing_test_is_fixed_with_an_honest_verdict() {
+    let repos = fixture_repos();
+    let ws = repos.path().join("py-inventory");
+    let tests = ws.join("tests/test_pricing.py");
+    let mut text = std::fs::read_to_string(&tests).unwrap();
+    text.push_str(
+        "\n\nclass ReproTest(unittest.TestCase):\n    def test_exactly_ten_units_get_five_percent(self):\n        self.assertEqual(bulk_discount_percent(10), 5)\n",
+    );
+    std::fs::write(&tests, &text).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let issue = std::fs::read_to_string(root.join("fixtures/repos/py-inventory.issue.md")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize_with(
+        &ws,
+        json!({
+            "modelDir": "/nonexistent/spot-model",
+            "testCommand": "python3 -m unittest discover -s tests -q",
+        }),
+        json!({
+            "window": { "workDoneProgress": true },
+            "workspace": { "workspaceEdit": { "documentChanges": true, "changeAnnotationSupport": {} } },
+            "textDocument": { "codeAction": {
+                "codeActionLiteralSupport": { "codeActionKind": { "valueSet": ["quickfix", "refactor.rewrite"] } },
+                "resolveSupport": { "properties": ["edit"] }
+            } }
+        }),
+    );
+    client.wait_indexed();
+
+    // The cursor in the failing test, on an automatic request: the fix of that test is offered.
+    let at = pos_of(&text, "self.assertEqual(bulk_discount_percent(10), 5)", 0);
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": uri(&tests) },
+            "range": { "start": at, "end": at },
+            "context": { "diagnostics": [], "triggerKind": 2 }
+        }),
+    );
+    let fix = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Fix failing test"))
+        })
+        .unwrap_or_else(|| panic!("no Fix failing test action: {actions}"))
+        .clone();
+    assert_eq!(
+        fix["title"],
+        "Fix failing test `ReproTest.test_exactly_ten_units_get_five_percent` with spot",
+        "{fix}"
+    );
+    assert_eq!(fix["kind"], "quickfix");
+    assert_eq!(
+        fix["data"]["targetTest"],
+        "test_exactly_ten_units_get_five_percent"
+    );
+    let long = Duration::from_secs(300);
+    let resolved = client.request_full_for(long, "codeAction/resolve", fix);
+    let edit = &resolved["result"]["edit"];
+    assert!(edit["documentChanges"].is_array(), "{resolved}");
+    let annotation = &edit["changeAnnotations"]["spot"];
+    assert_eq!(
+        annotation["description"], "spot's patch: fixes the 1 failing test",
+        "{edit}"
+    );
+
+    // The command: the verdict, the test evidence, where the edit came from.
+    let result = client.request_full_for(
+        long,
+        "workspace/executeCommand",
+        json!({ "command": "spot.issueToPatch", "arguments": [{ "issue": issue }] }),
+    );
+    let result = &result["result"];
+    assert_eq!(result["verdict"], "fixesFailingTests", "{result}");
+    assert_eq!(result["verdictText"], "fixes the 1 failing test");
+    assert_eq!(result["source"], "testedEdit");
+    assert_eq!(result["status"], "applied");
+    assert!(result.get("tested").is_none(), "{result}");
+    assert_eq!(
+        result["tests"]["failingBefore"],
+        json!(["test_pricing.ReproTest.test_exactly_ten_units_get_five_percent"]),
+        "{result}"
+    );
+    assert!(result["evidence"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("failingTests")));
+    assert_eq!(result["files"], json!(["inventory/pricing.py"]));
+    let apply = client
+        .notifications
+        .iter()
+        .find(|n| n["method"] == "workspace/applyEdit")
+        .expect("the edit was sent to the editor");
+    let label = apply["params"]["label"].as_str().unwrap();
+    assert!(
+        label.ends_with("(fixes the 1 failing test)") && !label.contains("validated"),
+        "{label}"
+    );
+    client.shutdown();
+}
+
+/// Issue 22: the function rewrite is offered when the user asks for actions, not on the
+/// automatic requests an editor sends on every cursor move.
+#[test]
+fn issue_22_the_function_rewrite_only_when_invoked() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let store = ws.path().join("inventory/store.py");
+    let at = json!({ "line": 16, "character": 8 });
+    let mut titles = |context: Value| -> Vec<String> {
+        let actions = client.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": { "uri": uri(&store) },
+                "range": { "start": at, "end": at },
+                "context": context,
+            }),
+        );
+        actions
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x["title"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let rewrite = "Fix `Store.remove_item` with spot".to_owned();
+    assert_eq!(
+        titles(json!({ "diagnostics": [], "triggerKind": 2 })),
+        Vec::<String>::new()
+    );
+    assert_eq!(titles(json!({ "diagnostics": [] })), Vec::<String>::new());
+    assert_eq!(
+        titles(json!({ "diagnostics": [], "triggerKind": 1 })),
+        std::slice::from_ref(&rewrite)
+    );
+    assert_eq!(
+        titles(json!({ "diagnostics": [], "only": ["refactor"] })),
+        [rewrite]
+    );
+    // No test command: no failing-test fix in a test-looking function either.
+    client.shutdown();
+}
+
+/// Issue 22: a missing model is reported in `spot/status` at start, before any fix is asked
+/// for, without loading anything.
+#[test]
+fn issue_22_a_missing_model_shows_in_the_status_at_start() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize(ws.path(), json!({ "modelDir": "/nonexistent/spot-model" }));
+    let status = client.wait_notification("a status with the model's problem", |m| {
+        m["method"] == "spot/status" && m["params"]["model"]["error"].is_string()
+    });
+    let model = &status["params"]["model"];
+    assert_eq!(model["state"], "unloaded", "{model}");
+    let error = model["error"].as_str().unwrap();
+    assert!(
+        error.contains("no model at /nonexistent/spot-model") && error.contains("setup"),
+        "{error}"
+    );
+    client.shutdown();
+}
+
+/// Issue 22: a client without a workspace folder (Neovim outside a project) gets the folder of
+/// the first file it opens as the workspace: symbols and definitions work.
+#[test]
+fn issue_22_without_a_workspace_folder_the_opened_files_folder_is_served() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize_without_root(json!({}));
+    let store = ws.path().join("inventory/store.py");
+    let text = std::fs::read_to_string(&store).unwrap();
+    client.open(&store, "python", &text);
+    client.wait_indexed();
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({ "textDocument": { "uri": uri(&store) } }),
+    );
+    assert_eq!(names(&symbols), ["MAX_ITEMS", "Store"], "{symbols}");
+    let def = client.request(
+        "textDocument/definition",
+        json!({ "textDocument": { "uri": uri(&store) }, "position": pos_of(&text, "item: Item", 6) }),
+    );
+    assert!(
+        def[0]["uri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("inventory/models.py")),
+        "{def}"
+    );
+    let status = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "spot.status", "arguments": [] }),
+    );
+    let root = ws.path().join("inventory").canonicalize().unwrap();
+    assert_eq!(status["index"]["root"], root.display().to_string());
+    client.shutdown();
+}
+
+/// Issue 22: a missing `:` far down a Python file is one diagnostic on its line, in words,
+/// not a squiggle over the rest of the file.
+#[test]
+fn issue_22_a_syntax_error_is_one_line_in_words() {
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("def f{i}(x):\n    return x + {i}\n"));
+    }
+    text.push_str("def broken(x)\n    return x\n\n\ndef after(y):\n    return y\n");
+    let ws = fixture(&format!("//- /mod.py\n{text}"));
+    let (mut client, _data) = start(ws.path());
+    let path = ws.path().join("mod.py");
+    client.open(&path, "python", &text);
+    let diags = client.wait_notification("syntax diagnostics", |m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["diagnostics"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty())
+    });
+    let diags = diags["params"]["diagnostics"].as_array().unwrap().clone();
+    assert_eq!(diags[0]["range"]["start"]["line"], 60, "{diags:?}");
+    for d in &diags {
+        assert_eq!(
+            d["range"]["start"]["line"], d["range"]["end"]["line"],
+            "{d}"
+        );
+        let message = d["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("syntax error") && !message.contains('\n'),
+            "{message:?}"
+        );
+    }
+    client.shutdown();
+}

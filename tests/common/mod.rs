@@ -267,9 +267,20 @@ impl Client {
         resp.get("result").cloned().unwrap_or(Value::Null)
     }
 
+    /// [`request_full`](Self::request_full) with its own timeout (long jobs: a test run).
+    pub fn request_full_for(&mut self, timeout: Duration, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.wait_response_for(timeout, &id)
+    }
+
     /// Waits for the response with `id`, answering server requests and keeping notifications.
     pub fn wait_response(&mut self, id: &Value) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_response_for(TIMEOUT, id)
+    }
+
+    /// [`wait_response`](Self::wait_response) with its own timeout.
+    pub fn wait_response_for(&mut self, timeout: Duration, id: &Value) -> Value {
+        let deadline = Instant::now() + timeout;
         loop {
             let msg = self
                 .recv_until(deadline)
@@ -380,6 +391,22 @@ impl Client {
                 "workspaceFolders": [{ "uri": uri(root), "name": "ws" }],
                 "initializationOptions": options,
                 "capabilities": capabilities,
+            }),
+        );
+        self.notify("initialized", json!({}));
+        result
+    }
+
+    /// initialize + initialized without a workspace folder or root (an editor started outside
+    /// any project).
+    pub fn initialize_without_root(&mut self, options: Value) -> Value {
+        let result = self.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": null,
+                "initializationOptions": options,
+                "capabilities": { "window": { "workDoneProgress": true } },
             }),
         );
         self.notify("initialized", json!({}));

@@ -32,7 +32,7 @@ impl Notification for StatusNotification {
 }
 
 /// `spot.issueToPatch` arguments (a bare string is taken as `issue`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct IssueToPatchArgs {
@@ -43,7 +43,7 @@ pub struct IssueToPatchArgs {
     pub apply: bool,
     /// Aim at this failing test (its runner's id or name, as the `Fix failing test` code action
     /// gives it) instead of every test that fails.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub target_test: Option<String>,
 }
@@ -198,7 +198,9 @@ pub struct LocalizedFunction {
     /// Whole lines: from the function's first line to the line after its last.
     #[cfg_attr(
         test,
-        ts(type = "{ start: { line: number, character: number }, end: { line: number, character: number } }")
+        ts(
+            type = "{ start: { line: number, character: number }, end: { line: number, character: number } }"
+        )
     )]
     pub range: Range,
     pub score: f64,
@@ -214,7 +216,7 @@ pub struct LocalizeResult {
 }
 
 /// The index's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum IndexState {
@@ -225,7 +227,7 @@ pub enum IndexState {
     Ready,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct IndexStatus {
@@ -245,7 +247,7 @@ pub struct IndexStatus {
     pub pending_changes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum ModelState {
@@ -255,7 +257,7 @@ pub enum ModelState {
     Unavailable,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelStatus {
@@ -273,7 +275,7 @@ pub struct ModelStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum JobKind {
@@ -282,7 +284,7 @@ pub enum JobKind {
     Learn,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
@@ -295,7 +297,7 @@ pub struct Job {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum LearnState {
@@ -305,7 +307,7 @@ pub enum LearnState {
     Installed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct LearnStatus {
@@ -316,7 +318,7 @@ pub struct LearnStatus {
 }
 
 /// `spot.status` result and `spot/status` params.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -421,15 +423,24 @@ pub fn args<T: serde::de::DeserializeOwned>(
     usage: &str,
 ) -> Result<T, jsonrpc::Error> {
     let value = match args.first() {
-        Some(serde_json::Value::String(s)) => {
-            serde_json::Value::Object([("issue".to_owned(), s.clone().into())].into_iter().collect())
-        }
+        Some(serde_json::Value::String(s)) => serde_json::Value::Object(
+            [("issue".to_owned(), s.clone().into())]
+                .into_iter()
+                .collect(),
+        ),
         Some(v @ serde_json::Value::Object(_)) => v.clone(),
         None => serde_json::Value::Object(serde_json::Map::new()),
-        Some(_) => return Err(rpc_error(Failure::InvalidParams(format!("expected {usage}")))),
+        Some(_) => {
+            return Err(rpc_error(Failure::InvalidParams(format!(
+                "expected {usage}"
+            ))))
+        }
     };
-    serde_json::from_value(value)
-        .map_err(|e| rpc_error(Failure::InvalidParams(format!("bad arguments: {e} (expected {usage})"))))
+    serde_json::from_value(value).map_err(|e| {
+        rpc_error(Failure::InvalidParams(format!(
+            "bad arguments: {e} (expected {usage})"
+        )))
+    })
 }
 
 #[cfg(test)]

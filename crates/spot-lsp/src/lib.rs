@@ -3,9 +3,12 @@
 
 mod assist;
 mod config;
+mod diagnostics;
 mod docs;
+mod ext;
 pub mod framing;
 mod from_proto;
+mod host;
 mod learn;
 pub mod line_index;
 mod reindex;

@@ -3,9 +3,11 @@
 //! (`workers.rs`), or on the message loop when the workspace is small ([`INLINE_MAX_BYTES`]);
 //! other calls that may take time run on the blocking pool.
 //!
-//! State: the workspace index (shared with the watcher and the initial build), open documents,
-//! and settings. Requests are answered from whatever the index holds, including during the
-//! first build, which reports `$/progress` when the client supports it.
+//! State: the workspace index (shared with the watcher and the initial build) and its analysis
+//! host (`host.rs`), open documents, and settings. Requests are answered from whatever the index
+//! holds, including during the first build, which reports `$/progress` when the client supports
+//! it. A client that sends no workspace folder gets the folder of the first file it opens as the
+//! workspace (not the home directory or `/`: then only open files are served).
 //!
 //! Work never waits on the client to start: a progress token the client has not granted within
 //! a few seconds means work without progress ([`Backend::create_progress`]). When the client
@@ -21,14 +23,16 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::assist::{AssistState, ClientCaps, COMMANDS};
+use super::assist::{AssistState, ClientCaps};
 use super::config::Settings;
 use super::docs::{Document, Documents};
+use super::ext;
 use super::learn::LearnState;
 use super::reindex::Reindex;
 use super::workers::{self, Workers};
 use super::{from_proto, to_proto};
 use crate::line_index::LineIndex;
+use spot_assist::host::AnalysisHost;
 use spot_base::cancel::CancelToken;
 use spot_index::{self as index, navigate, Index, IndexOptions};
 
@@ -53,6 +57,17 @@ pub struct Backend {
 pub(super) struct State {
     pub(super) data_dir: PathBuf,
     pub(super) index: RwLock<Option<Arc<Index>>>,
+    /// The analysis host of that index (`host.rs`), set with it.
+    pub(super) host: RwLock<Option<Arc<AnalysisHost>>>,
+    /// The client sent no workspace folder: the first `didOpen` picks one (once).
+    no_root: AtomicBool,
+    /// The initial build was started.
+    build_started: AtomicBool,
+    /// Held while the index is written to its cache (one save at a time).
+    saving: tokio::sync::Mutex<()>,
+    /// `spot/status` snapshots on their way to the client (`host.rs`).
+    pub(super) status_tx: tokio::sync::mpsc::UnboundedSender<ext::Status>,
+    pub(super) status_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ext::Status>>>,
     /// The first build finished.
     pub(super) index_ready: AtomicBool,
     /// Index requests run on the message loop: the workspace is small (see
@@ -60,8 +75,8 @@ pub(super) struct State {
     inline_requests: AtomicBool,
     /// Where index requests run otherwise (`None`: no thread could start; the blocking pool).
     workers: Option<Workers>,
-    pub(super) docs: Documents,
-    pub(super) settings: RwLock<Settings>,
+    pub(super) docs: Arc<Documents>,
+    pub(super) settings: Arc<RwLock<Settings>>,
     /// Warnings from initializationOptions, shown once initialized.
     init_warnings: Mutex<Vec<String>>,
     pub(super) progress_supported: AtomicBool,
@@ -80,16 +95,23 @@ pub(super) struct State {
 
 impl Backend {
     pub fn new(client: Client, data_dir: PathBuf) -> Backend {
+        let (status_tx, status_rx) = tokio::sync::mpsc::unbounded_channel();
         Backend {
             client,
             state: Arc::new(State {
                 data_dir,
                 index: RwLock::new(None),
+                host: RwLock::new(None),
+                no_root: AtomicBool::new(false),
+                build_started: AtomicBool::new(false),
+                saving: tokio::sync::Mutex::new(()),
+                status_tx,
+                status_rx: Mutex::new(Some(status_rx)),
                 index_ready: AtomicBool::new(false),
                 inline_requests: AtomicBool::new(false),
                 workers: Workers::start(query_threads()),
-                docs: Documents::default(),
-                settings: RwLock::new(Settings::default()),
+                docs: Arc::default(),
+                settings: Arc::default(),
                 init_warnings: Mutex::new(Vec::new()),
                 progress_supported: AtomicBool::new(false),
                 assist: AssistState::default(),
@@ -115,21 +137,15 @@ impl Backend {
     }
 
     /// Index (synced, see [`Self::synced_index`]), relative path and text of a document: the
-    /// editor's buffer as of this request's arrival when open, else the file on disk.
+    /// editor's buffer as of this request's arrival when open, else the file on disk, not read
+    /// yet (a position request reads it where its work runs, off the message loop on a large
+    /// workspace).
     ///
     /// The buffer is read before waiting for the index: the request's position refers to the
     /// text of that moment, and edits received after the request may be applied while it waits
     /// (an editor writing changes without waiting for answers). The index's entry for the file
     /// may then be of a newer text; `navigate` reads the entry of this text
     /// (`Index::file_for_text`).
-    pub(super) async fn file_context(&self, uri: &Uri) -> Option<FileContext> {
-        let (index, rel, text) = self.position_context(uri).await?;
-        let (text, line_index) = text.load(index.options().max_file_size)?;
-        Some((index, rel, text, line_index))
-    }
-
-    /// [`Self::file_context`] with the file on disk not read yet: a position request reads it
-    /// where its work runs, off the message loop on a large workspace.
     async fn position_context(&self, uri: &Uri) -> Option<(Arc<Index>, String, DocText)> {
         let buffer = self.state.docs.get(uri);
         let index = self.synced_index().await?;
@@ -279,16 +295,69 @@ impl Backend {
         }
     }
 
-    /// Starts the initial build, the watcher and the learning triggers, once.
+    /// Starts the initial build, the watcher and the learning triggers, and probes the model,
+    /// once.
     fn start_serving(&self) {
         if self.state.serving.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Some(index) = self.index() {
-            let this = self.clone();
-            tokio::spawn(async move { this.initial_build(index).await });
-            self.start_learning_triggers();
+        self.start_build();
+    }
+
+    /// Starts the initial build of the workspace (once there is one), the watcher, the learning
+    /// triggers and the model probe.
+    fn start_build(&self) {
+        let Some(index) = self.index() else { return };
+        if self.state.build_started.swap(true, Ordering::SeqCst) {
+            return;
         }
+        let this = self.clone();
+        tokio::spawn(async move { this.initial_build(index).await });
+        let this = self.clone();
+        tokio::spawn(async move { this.probe_model().await });
+        self.start_learning_triggers();
+    }
+
+    /// No workspace folder was sent: the folder of the first file opened becomes the workspace
+    /// (not the home directory or `/`, which would index far too much: then only the open files
+    /// are served).
+    async fn adopt_folder_of(&self, uri: &Uri) {
+        let Some(path) = from_proto::path(uri) else {
+            return;
+        };
+        #[allow(deprecated)] // Fixed since Rust 1.85; the lint stays until it is removed.
+        let home = std::env::home_dir();
+        let Some(root) = fallback_root(&path, home.as_deref()) else {
+            tracing::warn!(
+                "no workspace folder, and {} is in the home directory or `/`: serving open \
+                 files only",
+                path.display()
+            );
+            return;
+        };
+        let options = IndexOptions {
+            max_file_size: self.state.settings.read().max_file_size,
+        };
+        let index_dir = spot_base::data_dir::index_dir(&self.state.data_dir);
+        let opened = blocking("opening the index", move || {
+            index::open(root, options, Some(&index_dir))
+        })
+        .await;
+        let Ok((index, start)) = opened else { return };
+        tracing::info!(
+            "no workspace folder: serving {}, the folder of the first file opened (cache: \
+             {start:?})",
+            index.root().display()
+        );
+        self.set_workspace(index);
+        // Documents opened before the index existed are indexed from their buffers now.
+        for uri in self.state.docs.uris() {
+            self.state.reindex.mark(&uri);
+        }
+        if self.state.serving.load(Ordering::SeqCst) {
+            self.start_build();
+        }
+        self.status_changed();
     }
 
     async fn show_warnings(&self, warnings: Vec<String>) {
@@ -370,13 +439,17 @@ impl Backend {
         // Ready before the log line that tells clients (and tests) the build is done.
         self.state.index_ready.store(true, Ordering::Relaxed);
         self.client.log_message(MessageType::INFO, &summary).await;
-        self.push_status().await;
-        if index.needs_save() {
-            self.save_cache(&index).await;
-        }
+        self.status_changed();
+        self.save_cache(&index).await;
     }
 
+    /// Writes the index to its cache when it changed since the last save; the one way it is
+    /// saved (after the first build, periodically, at shutdown), one save at a time.
     async fn save_cache(&self, index: &Arc<Index>) {
+        let _one = self.state.saving.lock().await;
+        if !index.needs_save() {
+            return;
+        }
         let path = index::persist::cache_path(
             &spot_base::data_dir::index_dir(&self.state.data_dir),
             index.root(),
@@ -425,37 +498,21 @@ impl Backend {
             Err(err) => tracing::warn!("{err}; the index updates only on save"),
         }
         // Periodic save of a changed index.
-        let state = Arc::clone(&self.state);
+        let this = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SAVE_INTERVAL);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if state.shutdown.is_cancelled() {
+                if this.state.shutdown.is_cancelled() {
                     break;
                 }
-                if index.needs_save() {
-                    let index = Arc::clone(&index);
-                    let path = index::persist::cache_path(
-                        &spot_base::data_dir::index_dir(&state.data_dir),
-                        index.root(),
-                    );
-                    let _ = tokio::task::spawn_blocking(move || {
-                        if let Err(err) = index.save(&path) {
-                            tracing::warn!("could not save the index: {err}");
-                        }
-                    })
-                    .await;
-                }
+                this.save_cache(&index).await;
             }
         });
         warning
     }
 }
-
-/// What a position request needs: the index, the file's relative path, its current text and
-/// line index.
-type FileContext = (Arc<Index>, String, Arc<str>, Arc<LineIndex>);
 
 /// Runs a core call on the blocking pool; a panic becomes an internal-error reply.
 ///
@@ -514,6 +571,14 @@ impl DocText {
     }
 }
 
+/// The workspace for a client without one: the folder of `file`, unless that is the home
+/// directory or the filesystem root.
+fn fallback_root(file: &std::path::Path, home: Option<&std::path::Path>) -> Option<PathBuf> {
+    let dir = file.parent()?.canonicalize().ok()?;
+    let home = home.and_then(|h| h.canonicalize().ok());
+    (dir.parent().is_some() && Some(&dir) != home.as_ref()).then_some(dir)
+}
+
 fn workspace_root(params: &InitializeParams) -> Option<PathBuf> {
     let from_folders = params
         .workspace_folders
@@ -550,11 +615,15 @@ impl LanguageServer for Backend {
             })
             .await?;
             tracing::info!("workspace {} (cache: {start:?})", index.root().display());
-            *self.state.index.write() = Some(Arc::new(index));
+            self.set_workspace(index);
         } else {
-            tracing::warn!("no workspace folder: serving open files only");
+            tracing::warn!(
+                "no workspace folder: the folder of the first file opened will be the workspace"
+            );
+            self.state.no_root.store(true, Ordering::SeqCst);
         }
         *self.state.settings.write() = settings;
+        self.start_status_sender();
         self.start_reindex_worker();
         self.state.init_done.send_replace(true);
         // An `initialized` sent before this reply may have been dropped by the framework: start
@@ -594,7 +663,7 @@ impl LanguageServer for Backend {
                     },
                 )),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                    commands: ext::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -620,9 +689,7 @@ impl LanguageServer for Backend {
         self.state.shutdown.cancel();
         self.state.watcher.lock().take();
         if let Some(index) = self.index() {
-            if index.needs_save() {
-                self.save_cache(&index).await;
-            }
+            self.save_cache(&index).await;
         }
         Ok(())
     }
@@ -633,6 +700,10 @@ impl LanguageServer for Backend {
         self.state.docs.open(doc.uri.clone(), doc.text, doc.version);
         self.state.reindex.mark(&doc.uri);
         self.publish_syntax_errors(&doc.uri);
+        if self.state.no_root.swap(false, Ordering::SeqCst) {
+            let this = self.clone();
+            tokio::spawn(async move { this.adopt_folder_of(&doc.uri).await });
+        }
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -657,7 +728,13 @@ impl LanguageServer for Backend {
             return; // the buffer, already indexed, is what was saved
         }
         if let (Some(index), Some(path)) = (self.index(), from_proto::path(&uri)) {
-            tokio::task::block_in_place(|| index.update_from_disk(&path));
+            // Off the message loop: reading and parsing the file may take a while.
+            tokio::spawn(async move {
+                let _ = blocking("indexing a saved file", move || {
+                    index.update_from_disk(&path);
+                })
+                .await;
+            });
         }
     }
 
@@ -674,6 +751,7 @@ impl LanguageServer for Backend {
         *self.state.settings.write() = settings;
         self.show_warnings(warnings).await;
         self.model_dir_changed().await;
+        self.status_changed();
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
@@ -800,5 +878,26 @@ impl LanguageServer for Backend {
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
         self.execute(params).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue_22_the_fallback_workspace_is_never_home_or_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("proj");
+        std::fs::create_dir(&sub).unwrap();
+        let file = sub.join("a.py");
+        let canonical = sub.canonicalize().unwrap();
+        assert_eq!(fallback_root(&file, None), Some(canonical.clone()));
+        assert_eq!(fallback_root(&file, Some(&sub)), None, "the home directory");
+        assert_eq!(
+            fallback_root(std::path::Path::new("/a.py"), None),
+            None,
+            "`/`"
+        );
     }
 }
