@@ -11,7 +11,9 @@
 //! p50/p99 per request kind, peak RSS) goes into one table (`report.rs`), printed to stderr when
 //! the last test ends and written to `target/hardening-report.md` after every test.
 //!
-//! Run: `cargo test --test hardening -- --nocapture` (one test: add its name). Deterministic:
+//! Run: `cargo test --test hardening -- --nocapture` (one test: add its name). The load case
+//! runs on a copy of a real repository when `SPOT_LOAD_REPO` names one (a local clone: the
+//! suite needs no network), else on the generated one; its report line says which. Deterministic:
 //! seeded xorshift input (`rng.rs`), no assertion on wall time except generous hang timeouts.
 //! The CPU-heavy tests run one at a time, the light ones alongside.
 //!

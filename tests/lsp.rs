@@ -617,3 +617,551 @@ fn requests_before_initialize_are_refused_not_fatal() {
     client.wait_indexed();
     client.shutdown();
 }
+
+/// The response to request `id`, also when it arrived while waiting for another one.
+fn response(client: &mut Client, id: &Value) -> Value {
+    let seen = client
+        .notifications
+        .iter()
+        .find(|m| m.get("method").is_none() && m.get("id") == Some(id));
+    match seen {
+        Some(m) => m.clone(),
+        None => client.wait_response(id),
+    }
+}
+
+/// Issue 19: a hover in deeply nested code is answered, and does not hold up the request
+/// after it. The local-scope search called `Node::parent` once per enclosing function (each a
+/// walk down from the root) on the message loop: 7,000 nested arrow functions (63 KB) took
+/// minutes and every other request waited. Two files: one small enough to be served on the
+/// message loop, one of 16,000 levels that goes to the blocking pool.
+#[test]
+fn issue_19_hover_in_deep_nesting_answers_and_keeps_the_server_responsive() {
+    let ws = tempfile::tempdir().unwrap();
+    let small = format!("{}b;{}", "(a)=>{b;".repeat(7_000), "}".repeat(7_000));
+    let big = format!(
+        "{}b;{}",
+        "function f(a){b;".repeat(16_000),
+        "}".repeat(16_000)
+    );
+    std::fs::write(ws.path().join("small.js"), &small).unwrap();
+    std::fs::write(ws.path().join("big.js"), &big).unwrap();
+    std::fs::write(ws.path().join("lib.js"), "/** The b. */\nfunction b() {}\n").unwrap();
+    let (mut client, _data) = start(ws.path());
+    for (i, (file, text)) in [("small.js", &small), ("big.js", &big)]
+        .into_iter()
+        .enumerate()
+    {
+        let path = ws.path().join(file);
+        client.open(&path, "javascript", text);
+        // The document is indexed before the hover: the hover's own work is what is measured.
+        client.request(
+            "textDocument/documentSymbol",
+            json!({ "textDocument": { "uri": uri(&path) } }),
+        );
+        let (hover_id, symbol_id) = (json!(1000 + 2 * i), json!(1001 + 2 * i));
+        let position = pos_of(text, "b;}", 0);
+        client.send(&json!({
+            "jsonrpc": "2.0", "id": hover_id, "method": "textDocument/hover",
+            "params": { "textDocument": { "uri": uri(&path) }, "position": position },
+        }));
+        client.send(&json!({
+            "jsonrpc": "2.0", "id": symbol_id, "method": "workspace/symbol",
+            "params": { "query": "b" },
+        }));
+        // Each waits at most common::TIMEOUT (30 s): a hang fails the test, no time is asserted.
+        let symbols = response(&mut client, &symbol_id);
+        assert!(
+            field_of(&symbols["result"], "name").contains(&"b"),
+            "{file}: {symbols}"
+        );
+        let hover = response(&mut client, &hover_id);
+        let shown = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+        // The local search gives up or finds nothing; the index answers: `b` in lib.js.
+        assert!(
+            shown.contains("function `b` in lib.js:2"),
+            "{file}: {hover}"
+        );
+    }
+    client.shutdown();
+}
+
+/// Issue 19: one directory that cannot be watched (a `chmod 000` one, gitignored at that) made
+/// notify's recursive watch fail, and with it file watching for the whole workspace, with one
+/// log line to show for it. Now it is skipped and reported, and the rest is watched, including
+/// directories created later next to it.
+#[test]
+fn issue_19_an_unwatchable_directory_leaves_the_rest_watched() {
+    let Some(prefix) = common::without_root_powers() else {
+        eprintln!("SKIP: running as root and `unshare -U` fails: chmod 000 cannot apply");
+        return;
+    };
+    let ws = fixture(POLYGLOT);
+    let _locked = common::Locked::new(ws.path().join("build/locked"));
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start_prefixed(data.path(), &prefix);
+    client.initialize(ws.path(), json!({}));
+    client.wait_indexed();
+
+    std::fs::write(
+        ws.path().join("inventory/fresh.py"),
+        "def fresh_function():\n    pass\n",
+    )
+    .unwrap();
+    let found = poll_symbols(&mut client, "fresh_function", |f| {
+        f.contains(&"fresh_function".to_owned())
+    });
+    assert!(
+        found.contains(&"fresh_function".to_owned()),
+        "the watcher is not watching: {found:?}"
+    );
+    let warning = client.wait_notification("the watcher's report", |m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("file watching skips 1 directories"))
+    });
+    let message = warning["params"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("build/locked ("), "{message}");
+
+    // The root is now watched level by level: a directory created in it gets a watch too.
+    std::fs::create_dir(ws.path().join("later")).unwrap();
+    std::fs::write(
+        ws.path().join("inventory/mark.py"),
+        "def mark_one():\n    pass\n",
+    )
+    .unwrap();
+    poll_symbols(&mut client, "mark_one", |f| {
+        f.contains(&"mark_one".to_owned())
+    });
+    std::fs::write(
+        ws.path().join("later/late.py"),
+        "def late_function():\n    pass\n",
+    )
+    .unwrap();
+    let found = poll_symbols(&mut client, "late_function", |f| {
+        f.contains(&"late_function".to_owned())
+    });
+    assert!(
+        found.contains(&"late_function".to_owned()),
+        "a new directory is not watched: {found:?}"
+    );
+    client.shutdown();
+}
+
+/// Issue 19: `spot.issueToPatch` as sent by an editor without a progress token of its own.
+fn issue_to_patch_params() -> Value {
+    json!({
+        "command": "spot.issueToPatch",
+        "arguments": [{ "issue": "remove_item lets the quantity go negative", "apply": false }]
+    })
+}
+
+/// Is `m` a `window/workDoneProgress/create` for a job (not for the initial build)?
+fn job_progress_create(m: &Value) -> bool {
+    m["method"] == "window/workDoneProgress/create"
+        && m["params"]["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("spot/job/"))
+}
+
+/// Issue 19: an editor that announces work-done progress but never answers
+/// `window/workDoneProgress/create`. The initial build still finishes and `spot.issueToPatch`
+/// still answers (without a model here it fails with RequestFailed: what matters is the reply).
+#[test]
+fn issue_19_progress_create_never_answered() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.answer_progress_create = false;
+    client.initialize(ws.path(), json!({}));
+    client.wait_indexed();
+    let r = client.request_full("workspace/executeCommand", issue_to_patch_params());
+    assert!(
+        client.notifications.iter().any(job_progress_create),
+        "no progress was asked for: the check proved nothing"
+    );
+    assert_eq!(r["error"]["code"], -32803, "{r}");
+    client.shutdown();
+}
+
+/// Issue 19: `spot.cancel` while `spot.issueToPatch` waits for the editor's answer to
+/// `window/workDoneProgress/create` finds the job and cancels it.
+#[test]
+fn issue_19_spot_cancel_while_waiting_for_progress_create() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    client.answer_progress_create = false;
+    let id = client.send_request("workspace/executeCommand", issue_to_patch_params());
+    client.wait_notification("the job's progress request", job_progress_create);
+    let r = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "spot.cancel", "arguments": [] }),
+    );
+    assert_eq!(r["cancelled"], 1, "{r}");
+    let reply = client.wait_response(&id);
+    assert_eq!(reply["error"]["code"], -32800, "{reply}");
+    client.shutdown();
+}
+
+/// Issue 19: stdin closed (no `shutdown`, no `exit`) while a request waits for the editor's
+/// answer: the client is gone, so the process exits instead of waiting forever.
+#[test]
+fn issue_19_stdin_closed_while_a_request_waits_for_the_editor() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    client.answer_progress_create = false;
+    client.send_request("workspace/executeCommand", issue_to_patch_params());
+    client.wait_notification("the job's progress request", job_progress_create);
+    client.close_stdin();
+    let status = client.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "spot still runs 10 s after its stdin closed"
+    );
+}
+
+/// Issue 19: an unpaced flood of edits, each followed by a hover and a definition at the
+/// identifier's position in that version. Every answer is about that version's text: the
+/// identifier read from it and its definition's line in it.
+#[test]
+fn issue_19_navigation_during_an_unpaced_edit_flood() {
+    const ROUNDS: usize = 300;
+    // Enough code that re-indexing the buffer lags behind the edits.
+    let mut text = String::from("def target_function(value):\n    return value\n\n\n");
+    for k in 0..300 {
+        text.push_str(&format!(
+            "def filler_{k}(a, b):\n    \"\"\"Filler {k}.\"\"\"\n    total = a + b * {k}\n    return total\n\n\n"
+        ));
+    }
+    text.push_str("def caller():\n    return target_function(1)\n");
+    let ws = fixture(POLYGLOT);
+    let path = ws.path().join("flood.py");
+    std::fs::write(&path, &text).unwrap();
+    let (mut client, _data) = start(ws.path());
+    client.open(&path, "python", &text);
+    let call = "    return target_function(1)";
+    let mut sent = Vec::new();
+    for round in 0..ROUNDS {
+        // One line more above the definition (and the call): both move down one line.
+        let line = format!("shift_{round} = {round}\n");
+        client.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri(&path), "version": round + 2 },
+                "contentChanges": [{
+                    "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } },
+                    "text": line,
+                }],
+            }),
+        );
+        text.insert_str(0, &line);
+        let at = pos_of(&text, call, "    return ".len() + 3);
+        let doc = json!({ "uri": uri(&path) });
+        let hover = client.send_request(
+            "textDocument/hover",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        let definition = client.send_request(
+            "textDocument/definition",
+            json!({ "textDocument": doc, "position": at }),
+        );
+        sent.push((round, hover, definition));
+    }
+    let ids: Vec<Value> = sent
+        .iter()
+        .flat_map(|(_, h, d)| [h.clone(), d.clone()])
+        .collect();
+    let mut replies = client.wait_responses(&ids).into_iter();
+    let mut wrong = Vec::new();
+    for (round, _, _) in sent {
+        let (h, d) = (replies.next().unwrap(), replies.next().unwrap());
+        let shown = h["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or_default();
+        if !shown.contains("def target_function(value)") {
+            wrong.push(format!("round {round}: hover {h}"));
+        }
+        // The definition is on line `round + 1` of that version (0-based).
+        let got = d["result"][0]["range"]["start"]["line"].as_u64();
+        if got != Some(round as u64 + 1) {
+            wrong.push(format!("round {round}: definition {d}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} answers wrong or empty:\n{}",
+        wrong.len(),
+        2 * ROUNDS,
+        wrong
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    client.shutdown();
+}
+
+/// The fixture repositories (`fixtures/repos/make_repos.py`) in a temp dir.
+fn fixture_repos() -> tempfile::TempDir {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repos = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(root.join("fixtures/repos/make_repos.py"))
+        .arg(repos.path())
+        .output()
+        .expect("python3 runs the fixture script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repos
+}
+
+/// Issue 21: with `testCommand` set and a failing test, the code action aimed at that test and
+/// `spot.issueToPatch` both fix it without a model, and say so: `verdict: fixesFailingTests`,
+/// the test evidence, `source: testedEdit`; the edit's label carries the verdict in words.
+#[test]
+fn issue_21_a_failing_test_is_fixed_with_an_honest_verdict() {
+    let repos = fixture_repos();
+    let ws = repos.path().join("py-inventory");
+    let tests = ws.join("tests/test_pricing.py");
+    let mut text = std::fs::read_to_string(&tests).unwrap();
+    text.push_str(
+        "\n\nclass ReproTest(unittest.TestCase):\n    def test_exactly_ten_units_get_five_percent(self):\n        self.assertEqual(bulk_discount_percent(10), 5)\n",
+    );
+    std::fs::write(&tests, &text).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let issue = std::fs::read_to_string(root.join("fixtures/repos/py-inventory.issue.md")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize_with(
+        &ws,
+        json!({
+            "modelDir": "/nonexistent/spot-model",
+            "testCommand": "python3 -m unittest discover -s tests -q",
+        }),
+        json!({
+            "window": { "workDoneProgress": true },
+            "workspace": { "workspaceEdit": { "documentChanges": true, "changeAnnotationSupport": {} } },
+            "textDocument": { "codeAction": {
+                "codeActionLiteralSupport": { "codeActionKind": { "valueSet": ["quickfix", "refactor.rewrite"] } },
+                "resolveSupport": { "properties": ["edit"] }
+            } }
+        }),
+    );
+    client.wait_indexed();
+
+    // The cursor in the failing test, on an automatic request: the fix of that test is offered.
+    let at = pos_of(&text, "self.assertEqual(bulk_discount_percent(10), 5)", 0);
+    let actions = client.request(
+        "textDocument/codeAction",
+        json!({
+            "textDocument": { "uri": uri(&tests) },
+            "range": { "start": at, "end": at },
+            "context": { "diagnostics": [], "triggerKind": 2 }
+        }),
+    );
+    let fix = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Fix failing test"))
+        })
+        .unwrap_or_else(|| panic!("no Fix failing test action: {actions}"))
+        .clone();
+    assert_eq!(
+        fix["title"],
+        "Fix failing test `ReproTest.test_exactly_ten_units_get_five_percent` with spot",
+        "{fix}"
+    );
+    assert_eq!(fix["kind"], "quickfix");
+    assert_eq!(
+        fix["data"]["targetTest"],
+        "test_exactly_ten_units_get_five_percent"
+    );
+    let long = Duration::from_secs(300);
+    let resolved = client.request_full_for(long, "codeAction/resolve", fix);
+    let edit = &resolved["result"]["edit"];
+    assert!(edit["documentChanges"].is_array(), "{resolved}");
+    let annotation = &edit["changeAnnotations"]["spot"];
+    assert_eq!(
+        annotation["description"], "spot's patch: fixes the 1 failing test",
+        "{edit}"
+    );
+
+    // The command: the verdict, the test evidence, where the edit came from.
+    let result = client.request_full_for(
+        long,
+        "workspace/executeCommand",
+        json!({ "command": "spot.issueToPatch", "arguments": [{ "issue": issue }] }),
+    );
+    let result = &result["result"];
+    assert_eq!(result["verdict"], "fixesFailingTests", "{result}");
+    assert_eq!(result["verdictText"], "fixes the 1 failing test");
+    assert_eq!(result["source"], "testedEdit");
+    assert_eq!(result["status"], "applied");
+    assert!(result.get("tested").is_none(), "{result}");
+    assert_eq!(
+        result["tests"]["failingBefore"],
+        json!(["test_pricing.ReproTest.test_exactly_ten_units_get_five_percent"]),
+        "{result}"
+    );
+    assert!(result["evidence"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("failingTests")));
+    assert_eq!(result["files"], json!(["inventory/pricing.py"]));
+    let apply = client
+        .notifications
+        .iter()
+        .find(|n| n["method"] == "workspace/applyEdit")
+        .expect("the edit was sent to the editor");
+    let label = apply["params"]["label"].as_str().unwrap();
+    assert!(
+        label.ends_with("(fixes the 1 failing test)") && !label.contains("validated"),
+        "{label}"
+    );
+    client.shutdown();
+}
+
+/// Issue 22: the function rewrite is offered when the user asks for actions, not on the
+/// automatic requests an editor sends on every cursor move.
+#[test]
+fn issue_22_the_function_rewrite_only_when_invoked() {
+    let ws = fixture(POLYGLOT);
+    let (mut client, _data) = start(ws.path());
+    let store = ws.path().join("inventory/store.py");
+    let at = json!({ "line": 16, "character": 8 });
+    let mut titles = |context: Value| -> Vec<String> {
+        let actions = client.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": { "uri": uri(&store) },
+                "range": { "start": at, "end": at },
+                "context": context,
+            }),
+        );
+        actions
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| x["title"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let rewrite = "Fix `Store.remove_item` with spot".to_owned();
+    assert_eq!(
+        titles(json!({ "diagnostics": [], "triggerKind": 2 })),
+        Vec::<String>::new()
+    );
+    assert_eq!(titles(json!({ "diagnostics": [] })), Vec::<String>::new());
+    assert_eq!(
+        titles(json!({ "diagnostics": [], "triggerKind": 1 })),
+        std::slice::from_ref(&rewrite)
+    );
+    assert_eq!(
+        titles(json!({ "diagnostics": [], "only": ["refactor"] })),
+        [rewrite]
+    );
+    // No test command: no failing-test fix in a test-looking function either.
+    client.shutdown();
+}
+
+/// Issue 22: a missing model is reported in `spot/status` at start, before any fix is asked
+/// for, without loading anything.
+#[test]
+fn issue_22_a_missing_model_shows_in_the_status_at_start() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize(ws.path(), json!({ "modelDir": "/nonexistent/spot-model" }));
+    let status = client.wait_notification("a status with the model's problem", |m| {
+        m["method"] == "spot/status" && m["params"]["model"]["error"].is_string()
+    });
+    let model = &status["params"]["model"];
+    assert_eq!(model["state"], "unloaded", "{model}");
+    let error = model["error"].as_str().unwrap();
+    assert!(
+        error.contains("no model at /nonexistent/spot-model") && error.contains("setup"),
+        "{error}"
+    );
+    client.shutdown();
+}
+
+/// Issue 22: a client without a workspace folder (Neovim outside a project) gets the folder of
+/// the first file it opens as the workspace: symbols and definitions work.
+#[test]
+fn issue_22_without_a_workspace_folder_the_opened_files_folder_is_served() {
+    let ws = fixture(POLYGLOT);
+    let data = tempfile::tempdir().unwrap();
+    let mut client = Client::start(data.path());
+    client.initialize_without_root(json!({}));
+    let store = ws.path().join("inventory/store.py");
+    let text = std::fs::read_to_string(&store).unwrap();
+    client.open(&store, "python", &text);
+    client.wait_indexed();
+    let symbols = client.request(
+        "textDocument/documentSymbol",
+        json!({ "textDocument": { "uri": uri(&store) } }),
+    );
+    assert_eq!(names(&symbols), ["MAX_ITEMS", "Store"], "{symbols}");
+    let def = client.request(
+        "textDocument/definition",
+        json!({ "textDocument": { "uri": uri(&store) }, "position": pos_of(&text, "item: Item", 6) }),
+    );
+    assert!(
+        def[0]["uri"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("inventory/models.py")),
+        "{def}"
+    );
+    let status = client.request(
+        "workspace/executeCommand",
+        json!({ "command": "spot.status", "arguments": [] }),
+    );
+    let root = ws.path().join("inventory").canonicalize().unwrap();
+    assert_eq!(status["index"]["root"], root.display().to_string());
+    client.shutdown();
+}
+
+/// Issue 22: a missing `:` far down a Python file is one diagnostic on its line, in words,
+/// not a squiggle over the rest of the file.
+#[test]
+fn issue_22_a_syntax_error_is_one_line_in_words() {
+    let mut text = String::new();
+    for i in 0..30 {
+        text.push_str(&format!("def f{i}(x):\n    return x + {i}\n"));
+    }
+    text.push_str("def broken(x)\n    return x\n\n\ndef after(y):\n    return y\n");
+    let ws = fixture(&format!("//- /mod.py\n{text}"));
+    let (mut client, _data) = start(ws.path());
+    let path = ws.path().join("mod.py");
+    client.open(&path, "python", &text);
+    let diags = client.wait_notification("syntax diagnostics", |m| {
+        m["method"] == "textDocument/publishDiagnostics"
+            && m["params"]["diagnostics"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty())
+    });
+    let diags = diags["params"]["diagnostics"].as_array().unwrap().clone();
+    assert_eq!(diags[0]["range"]["start"]["line"], 60, "{diags:?}");
+    for d in &diags {
+        assert_eq!(
+            d["range"]["start"]["line"], d["range"]["end"]["line"],
+            "{d}"
+        );
+        let message = d["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("syntax error") && !message.contains('\n'),
+            "{message:?}"
+        );
+    }
+    client.shutdown();
+}

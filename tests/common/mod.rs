@@ -92,18 +92,48 @@ pub fn ort_env() -> Vec<(String, PathBuf)> {
         .unwrap_or_default()
 }
 
-/// Whether a model test can run: ONNX Runtime is found (see [`ort_env`]). Without it the test
-/// prints SKIP, unless `SPOT_REQUIRE_ORT=1` (CI), where it fails.
-pub fn ort_available() -> bool {
-    if !ort_env().is_empty() || std::env::var_os("ORT_DYLIB_PATH").is_some() {
-        return true;
-    }
+/// Fails the test when ONNX Runtime is missing (tests that need it are `#[ignore]`d with the
+/// command that installs it, so a plain `cargo test` lists them as ignored, never as passed).
+pub fn require_ort() {
     assert!(
-        std::env::var("SPOT_REQUIRE_ORT").as_deref() != Ok("1"),
-        "SPOT_REQUIRE_ORT=1 but no ONNX Runtime: run fixtures/models/setup.sh --runtime-only"
+        !ort_env().is_empty() || std::env::var_os("ORT_DYLIB_PATH").is_some(),
+        "no ONNX Runtime: run bash fixtures/models/setup.sh --runtime-only"
     );
-    eprintln!("SKIP: no ONNX Runtime (run fixtures/models/setup.sh --runtime-only)");
-    false
+}
+
+/// A command prefix under which spot has no power over file permissions, so that a `chmod 000`
+/// directory is unreadable to it: none for a normal user; for root, `unshare -U`, a user
+/// namespace without a mapping (root's files stay its own, but its capabilities no longer apply
+/// to them). `None` when root cannot make one: the caller then skips, saying so.
+pub fn without_root_powers() -> Option<Vec<String>> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some(Vec::new());
+    }
+    let works = Command::new("unshare")
+        .args(["-U", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    works.then(|| vec!["unshare".to_owned(), "-U".to_owned()])
+}
+
+/// Takes all permissions from a directory and gives them back when dropped.
+pub struct Locked(pub PathBuf);
+
+impl Locked {
+    pub fn new(dir: PathBuf) -> Locked {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+        Locked(dir)
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
 }
 
 pub fn spot_bin() -> PathBuf {
@@ -113,18 +143,34 @@ pub fn spot_bin() -> PathBuf {
 /// A `spot lsp` child process and the client side of its stdio.
 pub struct Client {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
     next_id: i64,
     /// Notifications and server requests seen so far.
     pub notifications: Vec<Value>,
     pub data_dir: PathBuf,
+    /// While false, `window/workDoneProgress/create` requests are kept unanswered (an editor
+    /// that never answers them); every other server request is still answered.
+    pub answer_progress_create: bool,
 }
 
 impl Client {
     /// Starts `spot lsp` with its data dir at `data_dir`.
     pub fn start(data_dir: &Path) -> Client {
-        let mut child = Command::new(spot_bin())
+        Client::start_prefixed(data_dir, &[])
+    }
+
+    /// Starts `spot lsp` under the command `prefix` (e.g. [`without_root_powers`]).
+    pub fn start_prefixed(data_dir: &Path, prefix: &[String]) -> Client {
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(spot_bin());
+                c
+            }
+            None => Command::new(spot_bin()),
+        };
+        let mut child = command
             .arg("lsp")
             .env("SPOT_DATA_DIR", data_dir)
             .env("SPOT_LOG", "spot=debug,info")
@@ -154,11 +200,12 @@ impl Client {
         });
         Client {
             child,
-            stdin,
+            stdin: Some(stdin),
             rx,
             next_id: 1,
             notifications: Vec::new(),
             data_dir: data_dir.to_path_buf(),
+            answer_progress_create: true,
         }
     }
 
@@ -169,8 +216,28 @@ impl Client {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stdin.write_all(bytes).expect("write to spot");
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).expect("write to spot");
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the server's stdin without `shutdown` or `exit` (the editor went away).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
@@ -179,10 +246,16 @@ impl Client {
 
     /// Sends a request and returns its whole response (`result` or `error`).
     pub fn request_full(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.wait_response(&id)
+    }
+
+    /// Sends a request without waiting for its response; returns its id.
+    pub fn send_request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        self.wait_response(&json!(id))
+        json!(id)
     }
 
     /// Sends a request and returns its `result`, panicking on an error response.
@@ -194,9 +267,20 @@ impl Client {
         resp.get("result").cloned().unwrap_or(Value::Null)
     }
 
+    /// [`request_full`](Self::request_full) with its own timeout (long jobs: a test run).
+    pub fn request_full_for(&mut self, timeout: Duration, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.wait_response_for(timeout, &id)
+    }
+
     /// Waits for the response with `id`, answering server requests and keeping notifications.
     pub fn wait_response(&mut self, id: &Value) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_response_for(TIMEOUT, id)
+    }
+
+    /// [`wait_response`](Self::wait_response) with its own timeout.
+    pub fn wait_response_for(&mut self, timeout: Duration, id: &Value) -> Value {
+        let deadline = Instant::now() + timeout;
         loop {
             let msg = self
                 .recv_until(deadline)
@@ -208,13 +292,40 @@ impl Client {
         }
     }
 
+    /// Waits for the responses to all of `ids`, in whatever order they come; returns them in
+    /// the order of `ids`.
+    pub fn wait_responses(&mut self, ids: &[Value]) -> Vec<Value> {
+        let mut got: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+        let deadline = Instant::now() + TIMEOUT;
+        while ids.iter().any(|id| !got.contains_key(&id.to_string())) {
+            let msg = self.recv_until(deadline).unwrap_or_else(|| {
+                panic!(
+                    "{} of {} responses missing",
+                    ids.len() - got.len(),
+                    ids.len()
+                )
+            });
+            match msg.get("id") {
+                Some(id) if msg.get("method").is_none() => {
+                    got.insert(id.to_string(), msg);
+                }
+                _ => self.handle_incoming(msg),
+            }
+        }
+        ids.iter()
+            .map(|id| got.remove(&id.to_string()).unwrap_or_default())
+            .collect()
+    }
+
     fn recv_until(&mut self, deadline: Instant) -> Option<Value> {
         let left = deadline.saturating_duration_since(Instant::now());
         self.rx.recv_timeout(left).ok()
     }
 
     fn handle_incoming(&mut self, msg: Value) {
-        if msg.get("method").is_some() && msg.get("id").is_some() {
+        let unanswered =
+            !self.answer_progress_create && msg["method"] == "window/workDoneProgress/create";
+        if msg.get("method").is_some() && msg.get("id").is_some() && !unanswered {
             // A server→client request (progress token, applyEdit…): accept it.
             let result = if msg["method"] == "workspace/applyEdit" {
                 json!({ "applied": true })
@@ -280,6 +391,22 @@ impl Client {
                 "workspaceFolders": [{ "uri": uri(root), "name": "ws" }],
                 "initializationOptions": options,
                 "capabilities": capabilities,
+            }),
+        );
+        self.notify("initialized", json!({}));
+        result
+    }
+
+    /// initialize + initialized without a workspace folder or root (an editor started outside
+    /// any project).
+    pub fn initialize_without_root(&mut self, options: Value) -> Value {
+        let result = self.request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": null,
+                "initializationOptions": options,
+                "capabilities": { "window": { "workDoneProgress": true } },
             }),
         );
         self.notify("initialized", json!({}));

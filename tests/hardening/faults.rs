@@ -16,7 +16,7 @@ use crate::common::{spot_bin, uri};
 use crate::repo;
 use crate::report::{self, Row};
 use crate::rng::Rng;
-use crate::session::{alive, children_of, frame, Launch, Sandbox, Session};
+use crate::session::{alive, children_of, frame, Launch, Sandbox, Session, HANG};
 
 /// How long a watcher change may take to show in queries before it counts as lost.
 const WATCH_WAIT: Duration = Duration::from_secs(30);
@@ -500,6 +500,23 @@ fn fault_client_killed() {
     );
     check_exit("stdin closed with an open document", &mut session);
 
+    // A request waiting for the client's answer (a progress token it never gives; issue 19).
+    let (mut session, _) = start(&launch, &sandbox.ws);
+    session.hold_server_requests = true;
+    session.send_request(
+        "workspace/executeCommand",
+        json!({ "command": "spot.issueToPatch", "arguments": [{ "issue": "helper_3_1 is wrong", "apply": false }] }),
+    );
+    let waiting = session.poll(HANG, |s| !s.held.is_empty());
+    assert!(
+        waiting,
+        "spot.issueToPatch did not ask for a progress token"
+    );
+    check_exit(
+        "stdin closed while a request waits for the client's answer",
+        &mut session,
+    );
+
     // Both pipes gone (the editor was killed): stdout closed before the server writes.
     let mut child = Command::new(spot_bin())
         .arg("lsp")
@@ -548,8 +565,8 @@ fn fault_client_killed() {
 
     report::row(Row {
         test: "fault_client_killed",
-        case: "stdin closed ×4, both pipes closed".into(),
-        tried: 5,
+        case: "stdin closed ×5, both pipes closed".into(),
+        tried: 6,
         crashes: failures.iter().filter(|f| f.contains("signal")).count() as u64,
         notes: notes.join("; "),
         ..Row::default()

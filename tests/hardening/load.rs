@@ -1,12 +1,22 @@
 //! Load: 200 requests of five kinds pipelined without waiting, interleaved with an edit storm
 //! (hundreds of incremental didChange notifications, some with several changes, UTF-16 columns
-//! after emoji) on four open documents of the generated repository.
+//! after emoji) on four open documents added to the repository.
+//!
+//! The repository is the generated one (`repo.rs`), or a copy of a real one when
+//! `SPOT_LOAD_REPO` names its directory (no network: the caller provides it, e.g. a clone of
+//! ripgrep). On a real repository the requests' targets are drawn (seeded) from an index the
+//! test builds itself: workspace/symbol with prefixes of defined names, documentSymbol of
+//! indexed files, definition at uses of defined names, references and hover at definitions.
 //!
 //! Figures: p50/p99/max latency per request kind (send → response seen by the reader thread),
-//! lost or misapplied edits (the server's view of each document after the storm, through
-//! documentSymbol, definition and hover, against the client's own text), peak RSS (VmHWM).
+//! printed per kind and kept in the report; the server's CPU time from the storm's first
+//! message to its last reply, in all and per thread group (what other work on the machine does
+//! not inflate, unlike the latencies); lost or misapplied edits (the server's view of each
+//! document after the storm, through documentSymbol, definition and hover, against the client's
+//! own text); peak RSS (VmHWM).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -22,6 +32,8 @@ const REQUESTS_PER_KIND: usize = 40;
 const EDITS: usize = 640;
 /// Peak RSS bound for the server under this load.
 const RSS_LIMIT_KB: u64 = 500 * 1024;
+/// Where the open documents of the storm live (added to the repository).
+const LIVE_DIR: &str = "spot_load_live";
 
 /// The client's copy of one open document: blocks of three lines,
 /// `def NAME():<comment>\n    return V\n\n`.
@@ -113,7 +125,8 @@ fn has_command(init: &Value, command: &str) -> bool {
 }
 
 /// Starts spot.issueToPatch; with the session holding server requests it stays in flight at
-/// its first step (the server asks the editor for a progress token and waits for the answer).
+/// its first step (the server asks the editor for a progress token and waits for the answer, up
+/// to a few seconds: longer than the storm takes).
 fn issue_to_patch(session: &mut Session, issue: &str) -> Value {
     session
         .send_request(
@@ -128,13 +141,174 @@ struct Pending {
     sent: Instant,
 }
 
+/// The repository the load runs on.
+enum Workload {
+    /// `repo.rs`'s generated repository.
+    Synthetic,
+    /// A copy of the real repository named by `SPOT_LOAD_REPO`.
+    Real(Targets),
+}
+
+/// Request targets drawn from a real repository's own index.
+struct Targets {
+    /// `name @ commit (N files, M lines)`.
+    describe: String,
+    files: Vec<PathBuf>,
+    /// Names defined in the repository.
+    names: Vec<String>,
+    /// (file, position) of each definition's name.
+    defs: Vec<(PathBuf, Value)>,
+    /// (file, position) of each use of a name defined elsewhere in the repository.
+    uses: Vec<(PathBuf, Value)>,
+}
+
+impl Workload {
+    /// From `SPOT_LOAD_REPO`: the repository is copied into `ws` (without `.git`) and indexed
+    /// in-process to draw targets from. Unset: the generated repository.
+    fn write(ws: &Path) -> Workload {
+        let Some(src) = std::env::var_os("SPOT_LOAD_REPO").filter(|v| !v.is_empty()) else {
+            repo::write(ws);
+            return Workload::Synthetic;
+        };
+        let src = PathBuf::from(src);
+        assert!(
+            src.is_dir(),
+            "SPOT_LOAD_REPO={} is not a directory",
+            src.display()
+        );
+        copy_tree(&src, ws);
+        Workload::Real(Targets::from_index(&src, ws))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Workload::Synthetic => format!(
+                "generated repository ({} files; SPOT_LOAD_REPO unset)",
+                repo::file_count()
+            ),
+            Workload::Real(t) => t.describe.clone(),
+        }
+    }
+}
+
+/// Copies a directory tree, leaving out `.git` and symlinks.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let (path, name) = (entry.path(), entry.file_name());
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && name != ".git" {
+            copy_tree(&path, &to.join(&name));
+        } else if kind.is_file() {
+            std::fs::copy(&path, to.join(&name)).expect("copy");
+        }
+    }
+}
+
+impl Targets {
+    fn from_index(src: &Path, ws: &Path) -> Targets {
+        let index = spot_index::Index::new(ws.to_path_buf(), spot_index::IndexOptions::default());
+        index
+            .build(&spot_base::cancel::CancelToken::new(), &|_| {})
+            .expect("index the repository");
+        let mut files = index.snapshot();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let pos = |line: u32, col: u32| json!({ "line": line, "character": col });
+        let defined: HashSet<&str> = files
+            .iter()
+            .flat_map(|f| f.index.defs.iter().map(|d| d.name.as_str()))
+            .collect();
+        let mut names: Vec<String> = defined.iter().map(|n| (*n).to_owned()).collect();
+        names.sort();
+        let (mut defs, mut uses) = (Vec::new(), Vec::new());
+        for f in &files {
+            let path = ws.join(&f.path);
+            for d in &f.index.defs {
+                defs.push((
+                    path.clone(),
+                    pos(d.name_span.start_line, d.name_span.start_col),
+                ));
+            }
+            let starts: HashSet<u32> = f.index.defs.iter().map(|d| d.name_span.start).collect();
+            for r in &f.index.refs {
+                let name = &f.index.names[r.name as usize];
+                if defined.contains(name.as_str()) && !starts.contains(&r.start) {
+                    uses.push((path.clone(), pos(r.line, r.col)));
+                }
+            }
+        }
+        let lines: u64 = files.iter().map(|f| u64::from(f.index.n_lines)).sum();
+        let commit = std::process::Command::new("git")
+            .arg("-C")
+            .arg(src)
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "no git".to_owned());
+        let name = src
+            .file_name()
+            .map_or_else(|| src.display().to_string(), |n| n.to_string_lossy().into());
+        Targets {
+            describe: format!(
+                "{name} @ {commit} ({} files, {lines} lines; SPOT_LOAD_REPO)",
+                files.len()
+            ),
+            files: files.iter().map(|f| ws.join(&f.path)).collect(),
+            names,
+            defs,
+            uses,
+        }
+    }
+
+    fn params(&self, kind: &str, rng: &mut Rng, docs: &[Doc]) -> (&'static str, Value) {
+        let at = |list: &[(PathBuf, Value)], rng: &mut Rng| {
+            let (path, position) = &list[rng.below(list.len())];
+            json!({ "textDocument": { "uri": uri(path) }, "position": position })
+        };
+        match kind {
+            "workspace/symbol" => {
+                let name = &self.names[rng.below(self.names.len())];
+                let len = name.chars().count().min(3 + rng.below(4));
+                let query: String = name.chars().take(len).collect();
+                ("workspace/symbol", json!({ "query": query }))
+            }
+            "documentSymbol" => {
+                let target = if rng.chance(50) {
+                    docs[rng.below(DOCS)].path.clone()
+                } else {
+                    self.files[rng.below(self.files.len())].clone()
+                };
+                (
+                    "textDocument/documentSymbol",
+                    json!({ "textDocument": { "uri": uri(&target) } }),
+                )
+            }
+            "definition" => ("textDocument/definition", at(&self.uses, rng)),
+            "references" => {
+                let mut params = at(&self.defs, rng);
+                params["context"] = json!({ "includeDeclaration": true });
+                ("textDocument/references", params)
+            }
+            _ => ("textDocument/hover", at(&self.defs, rng)),
+        }
+    }
+}
+
 /// A request of `kind` whose answer is known from the repository (not the edited documents).
 fn request_params(
     kind: &str,
     rng: &mut Rng,
     ws: &std::path::Path,
     docs: &[Doc],
+    workload: &Workload,
 ) -> (&'static str, Value) {
+    if let Workload::Real(targets) = workload {
+        return targets.params(kind, rng, docs);
+    }
     let i = rng.below(repo::MODULES);
     let j = (i * 7 + 3) % repo::MODULES;
     let path = ws.join(format!("pkg/mod_{i}.py"));
@@ -173,6 +347,26 @@ fn request_params(
             json!({ "textDocument": { "uri": uri(&path) }, "position": at(&format!("class Widget{i}")) }),
         ),
     }
+}
+
+/// `63 ms (spot 26, spot-query 29, …)`: the CPU the server's thread groups ran between two
+/// readings, largest first (groups under 1 ms left out).
+fn storm_cpu(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> String {
+    let mut used: Vec<(&str, f64)> = after
+        .iter()
+        .map(|(group, ns)| {
+            let was = before.get(group).copied().unwrap_or(0);
+            (group.as_str(), ns.saturating_sub(was) as f64 / 1e6)
+        })
+        .collect();
+    let total: f64 = used.iter().map(|(_, ms)| ms).sum();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let groups: Vec<String> = used
+        .iter()
+        .filter(|(_, ms)| *ms >= 1.0)
+        .map(|(group, ms)| format!("{group} {ms:.0}"))
+        .collect();
+    format!("{total:.0} ms ({})", groups.join(", "))
 }
 
 /// (name, line) of each top-level symbol the server reports for a document.
@@ -217,7 +411,7 @@ fn load_pipelined_requests_with_an_edit_storm() {
     let _report = report::test("load_pipelined_requests_with_an_edit_storm");
     let _heavy = crate::heavy();
     let sandbox = Sandbox::new();
-    repo::write(&sandbox.ws);
+    let workload = Workload::write(&sandbox.ws);
     let mut rng = Rng::new(7);
     let mut docs: Vec<Doc> = (0..DOCS)
         .map(|d| {
@@ -229,7 +423,7 @@ fn load_pipelined_requests_with_an_edit_storm() {
                 })
                 .collect();
             Doc {
-                path: sandbox.ws.join(format!("live/doc_{d}.py")),
+                path: sandbox.ws.join(format!("{LIVE_DIR}/doc_{d}.py")),
                 blocks,
                 version: 1,
             }
@@ -273,6 +467,7 @@ fn load_pipelined_requests_with_an_edit_storm() {
         .flat_map(|k| std::iter::repeat_n(*k, REQUESTS_PER_KIND))
         .collect();
     let mut pending: HashMap<String, Pending> = HashMap::new();
+    let cpu_before = session.cpu_by_thread();
     let mut counter = 0;
     let (mut edits, mut changes) = (0, 0);
     let total = to_send.len() + EDITS;
@@ -283,7 +478,7 @@ fn load_pipelined_requests_with_an_edit_storm() {
             left_edits == 0 || (left_requests > 0 && rng.below(total - step) < left_requests);
         if is_request {
             let kind = to_send.swap_remove(rng.below(to_send.len()));
-            let (method, params) = request_params(kind, &mut rng, &sandbox.ws, &docs);
+            let (method, params) = request_params(kind, &mut rng, &sandbox.ws, &docs, &workload);
             let (id, sent) = session.send_request(method, params);
             pending.insert(id.to_string(), Pending { kind, sent });
         } else {
@@ -329,6 +524,21 @@ fn load_pipelined_requests_with_an_edit_storm() {
         keys.iter()
             .all(|k| s.responses.get(k).is_some_and(|r| !r.is_empty()))
     });
+    let storm_cpu = storm_cpu(&cpu_before, &session.cpu_by_thread());
+    // The model request was still in flight when the last index request was answered.
+    if let Some(id) = &model_request {
+        let pending_still = session
+            .responses
+            .get(&id.to_string())
+            .is_none_or(|r| r.is_empty());
+        assert!(
+            pending_still,
+            "the model request finished before the storm did: the check proved nothing"
+        );
+        notes_model.push(
+            "all 200 index requests answered while spot.issueToPatch was in flight".to_owned(),
+        );
+    }
     let mut samples: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut unanswered = 0;
     let mut bad = Vec::new();
@@ -403,26 +613,14 @@ fn load_pipelined_requests_with_an_edit_storm() {
         .collect::<Vec<_>>();
     lost += change_warnings.len() as u64;
 
-    // The model request was in flight during the whole storm; now several at once.
+    // Now several model requests at once.
     let mut starved = false;
     if let Some(id) = &model_request {
-        let pending_still = session
-            .responses
-            .get(&id.to_string())
-            .is_none_or(|r| r.is_empty());
-        assert!(
-            pending_still,
-            "the model request finished early: the check proved nothing"
-        );
-        notes_model.push(
-            "all 200 index requests answered while spot.issueToPatch was in flight".to_owned(),
-        );
         let more: Vec<Value> = (0..4)
             .map(|i| issue_to_patch(&mut session, &format!("issue {i}")))
             .collect();
         session.pump_until(HANG, |s| s.held.len() >= 4);
-        let (probe, _) =
-            session.send_request("workspace/symbol", json!({ "query": repo::SENTINEL }));
+        let (probe, _) = session.send_request("workspace/symbol", json!({ "query": "helper" }));
         let answered = session
             .wait_response(&probe, std::time::Duration::from_secs(5))
             .is_some();
@@ -462,19 +660,30 @@ fn load_pipelined_requests_with_an_edit_storm() {
     let status = session.shutdown_and_exit();
 
     let mut notes = vec![format!(
-        "{edits} didChange ({changes} changes) on {DOCS} docs, {} requests",
+        "{}: {edits} didChange ({changes} changes) on {DOCS} docs, {} requests",
+        workload.describe(),
         REQUESTS_PER_KIND * kinds.len()
     )];
+    notes.push(format!("server CPU during the storm: {storm_cpu}"));
+    eprintln!(
+        "load on {}; server CPU during the storm: {storm_cpu}",
+        workload.describe()
+    );
     for kind in kinds {
         let mut s = samples.remove(kind).unwrap_or_default();
         s.sort_by(f64::total_cmp);
-        report::latency(Latency {
+        let l = Latency {
             kind: kind.to_owned(),
             n: s.len(),
             p50_ms: percentile(&s, 50.0),
             p99_ms: percentile(&s, 99.0),
             max_ms: s.last().copied().unwrap_or(f64::NAN),
-        });
+        };
+        eprintln!(
+            "  {:<16} n={:<3} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
+            l.kind, l.n, l.p50_ms, l.p99_ms, l.max_ms
+        );
+        report::latency(l);
     }
     if !bad.is_empty() {
         notes.push(format!("{} error replies", bad.len()));

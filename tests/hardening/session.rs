@@ -5,7 +5,7 @@
 //!
 //! Leaves out what is being tested: the generators and assertions live in the area modules.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -489,6 +489,33 @@ impl Session {
     /// Peak resident set size of the server process so far (kB), from /proc.
     pub fn vm_hwm_kb(&self) -> Option<u64> {
         proc_status_kb(self.pid(), "VmHWM:")
+    }
+
+    /// CPU time each group of the server's threads has run so far (ns), by thread name with a
+    /// trailing `-N` dropped (`spot-query-0` and `-1` are `spot-query`), from
+    /// /proc/<pid>/task/*/schedstat: a figure other processes on the machine do not inflate, as
+    /// they do latencies. Threads that already ended are not counted.
+    pub fn cpu_by_thread(&self) -> BTreeMap<String, u64> {
+        let mut cpu = BTreeMap::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return cpu;
+        };
+        for task in tasks.flatten() {
+            let read = |file: &str| std::fs::read_to_string(task.path().join(file)).ok();
+            let Some(ns) =
+                read("schedstat").and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let comm = read("comm").unwrap_or_default();
+            let comm = comm.trim();
+            let group = match comm.rsplit_once('-') {
+                Some((name, n)) if n.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => comm,
+            };
+            *cpu.entry(group.to_owned()).or_insert(0) += ns;
+        }
+        cpu
     }
 
     pub fn stderr_has(&self, needle: &str) -> bool {

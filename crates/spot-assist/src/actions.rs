@@ -4,10 +4,14 @@
 //! - "Fix with spot: MESSAGE" for each diagnostic the editor sends in the range: a quick fix;
 //! - "Fix `fn` with spot" for the function around the cursor: a rewrite, offered only when the
 //!   user asked for actions (`invoked`), not for the lightbulb an editor computes on every cursor
-//!   move — otherwise every line of every function shows one.
+//!   move — otherwise every line of every function shows one;
+//! - "Fix failing test `name` with spot" when a test command is set and the cursor is in a test
+//!   function (a function named `test…`/`Test…` in a test file): a quick fix aimed at that test
+//!   (`target_test`), which the tests then judge.
 
 use spot_index::Index;
 
+use crate::localize::is_test_path;
 use crate::prompt::function_at;
 
 /// A diagnostic the editor reported, as an action needs it.
@@ -37,6 +41,17 @@ pub struct CodeActionSpec {
     pub line: u32,
     /// Which of the request's diagnostics it fixes (index into them), for a quick fix.
     pub diagnostic: Option<usize>,
+    /// The failing test the fix must make pass (its name), for `Fix failing test`.
+    pub target_test: Option<String>,
+}
+
+/// Which actions beyond the diagnostics' quick fixes to offer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offer {
+    /// The user asked for actions (not a lightbulb computed on a cursor move).
+    pub invoked: bool,
+    /// A test command is set: a failing test can be aimed at.
+    pub tests: bool,
 }
 
 /// The actions at `line` of `rel`: see the module docs.
@@ -45,7 +60,7 @@ pub fn list(
     rel: &str,
     line: u32,
     diagnostics: &[ActionDiagnostic],
-    invoked: bool,
+    offer: Offer,
 ) -> Vec<CodeActionSpec> {
     let mut actions = Vec::new();
     for (i, diag) in diagnostics.iter().enumerate() {
@@ -64,10 +79,28 @@ pub fn list(
             issue,
             line: diag.line,
             diagnostic: Some(i),
+            target_test: None,
         });
     }
-    if invoked {
-        if let Some((name, ..)) = function_at(index, rel, line) {
+    let function = function_at(index, rel, line).map(|(name, ..)| name);
+    if let Some(name) = function.as_deref().filter(|_| offer.tests) {
+        let short = name.rsplit(['.', ':']).next().unwrap_or(name);
+        if is_test_path(rel) && (short.starts_with("test") || short.starts_with("Test")) {
+            actions.push(CodeActionSpec {
+                title: format!("Fix failing test `{name}` with spot"),
+                kind: ActionKind::QuickFix,
+                issue: format!(
+                    "The test `{name}` in {rel} fails. Find the bug in the code it tests and fix \
+                     it, so that the test passes."
+                ),
+                line,
+                diagnostic: None,
+                target_test: Some(short.to_owned()),
+            });
+        }
+    }
+    if offer.invoked {
+        if let Some(name) = function {
             let issue = format!(
                 "`{name}` in {rel} does not do what its name, signature and documentation say. \
                  Find the bug in `{name}` and fix it."
@@ -78,6 +111,7 @@ pub fn list(
                 issue,
                 line,
                 diagnostic: None,
+                target_test: None,
             });
         }
     }
@@ -125,15 +159,49 @@ mod tests {
             line: 1,
             source: Some("pyflakes".into()),
         };
-        let auto = list(&index, "a.py", 1, std::slice::from_ref(&diag), false);
+        let auto = list(
+            &index,
+            "a.py",
+            1,
+            std::slice::from_ref(&diag),
+            Offer::default(),
+        );
         assert_eq!(auto.len(), 1, "{auto:?}");
         assert_eq!(auto[0].kind, ActionKind::QuickFix);
         assert_eq!(auto[0].title, "Fix with spot: Undefined name `y`");
         assert!(auto[0].issue.ends_with("Reported at a.py:2 by pyflakes."));
-        let asked = list(&index, "a.py", 1, &[], true);
+        let invoked = Offer {
+            invoked: true,
+            tests: false,
+        };
+        let asked = list(&index, "a.py", 1, &[], invoked);
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].title, "Fix `f` with spot");
         assert_eq!(asked[0].kind, ActionKind::RefactorRewrite);
-        assert!(list(&index, "a.py", 1, &[], false).is_empty());
+        assert!(list(&index, "a.py", 1, &[], Offer::default()).is_empty());
+    }
+
+    #[test]
+    fn a_test_function_gets_a_fix_of_the_failing_test_when_tests_are_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::new(
+            dir.path().to_path_buf(),
+            spot_index::IndexOptions::default(),
+        );
+        let test = "import unittest\n\nclass T(unittest.TestCase):\n    def test_ten(self):\n        self.assertEqual(f(10), 5)\n";
+        index.set_text("tests/test_a.py", test);
+        let tests = Offer {
+            invoked: false,
+            tests: true,
+        };
+        let listed = list(&index, "tests/test_a.py", 4, &[], tests);
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0].title, "Fix failing test `T.test_ten` with spot");
+        assert_eq!(listed[0].kind, ActionKind::QuickFix);
+        assert_eq!(listed[0].target_test.as_deref(), Some("test_ten"));
+        // No test command, or not a test: nothing.
+        assert!(list(&index, "tests/test_a.py", 4, &[], Offer::default()).is_empty());
+        index.set_text("a.py", "def test_like(x):\n    return x\n");
+        assert!(list(&index, "a.py", 1, &[], tests).is_empty());
     }
 }

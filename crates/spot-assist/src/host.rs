@@ -183,7 +183,7 @@ impl AnalysisHost {
         }
         // With a test command the tested one-line edits need no model: go on without one.
         let loaded = if use_model {
-            self.model.get(&|| {})
+            self.model.get(&|| self.jobs.touch())
         } else {
             Err("no model (--no-model)".to_owned())
         };
@@ -239,15 +239,23 @@ impl AnalysisHost {
     }
 
     /// The code actions at `line` of `rel` (cheap: no model, no tests): a fix for each of the
-    /// editor's diagnostics there, and, when `invoked` (the user asked for actions, rather than
-    /// the editor computing a lightbulb), a fix of the function around the line.
+    /// editor's diagnostics there; when `invoked` (the user asked for actions, rather than the
+    /// editor computing a lightbulb), a fix of the function around the line; and, when `tests`
+    /// (a test command is set) and the line is in a test function, a fix of that failing test.
     pub fn code_actions(
         &self,
         rel: &str,
         line: u32,
         diagnostics: &[ActionDiagnostic],
         invoked: bool,
+        tests: bool,
     ) -> Vec<CodeActionSpec> {
-        actions::list(&self.index, rel, line, diagnostics, invoked)
+        actions::list(
+            &self.index,
+            rel,
+            line,
+            diagnostics,
+            actions::Offer { invoked, tests },
+        )
     }
 }

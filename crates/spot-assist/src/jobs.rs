@@ -186,6 +186,12 @@ impl Jobs {
             .collect()
     }
 
+    /// Calls the listener: something a job's status shows changed outside the registry (the
+    /// model it waits for started loading).
+    pub fn touch(&self) {
+        self.0.changed();
+    }
+
     /// Cancels every job; returns how many there were.
     pub fn cancel_all(&self) -> usize {
         let entries = self.0.entries.lock();

@@ -905,7 +905,7 @@ fn rank_functions(ctx: &Ctx<'_>, top: &Fused, limit: usize) -> Vec<FunctionCandi
             if score > 0.0 {
                 out.push(FunctionCandidate {
                     path: file.path.clone(),
-                    name: def.qualified_name(file.lang),
+                    name: file.qualified_name(def),
                     start_line: def.span.start_line + 1,
                     end_line: def.span.end_line + 1,
                     score: score * (1.0 + file_score * 10.0),

@@ -75,7 +75,7 @@ pub fn function_at(index: &Index, path: &str, line: u32) -> Option<(String, u32,
         .min_by_key(|d| d.span.end_line - d.span.start_line)
         .map(|d| {
             (
-                d.qualified_name(entry.lang),
+                entry.qualified_name(d),
                 d.span.start_line + 1,
                 d.span.end_line + 1,
             )

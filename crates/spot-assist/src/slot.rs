@@ -59,8 +59,12 @@ impl ModelState {
 
 enum Loaded {
     None,
-    Ready(Arc<Model>),
-    Failed { dir: PathBuf, error: String },
+    /// The directory as the source named it (the model's own may be canonical), and the model.
+    Ready(PathBuf, Arc<Model>),
+    Failed {
+        dir: PathBuf,
+        error: String,
+    },
 }
 
 /// The slot: see the module docs.
@@ -97,7 +101,7 @@ impl ModelSlot {
 
     fn ready(&self, dir: &PathBuf) -> Option<Arc<Model>> {
         match &*self.loaded.read() {
-            Loaded::Ready(m) if m.dir() == dir => Some(Arc::clone(m)),
+            Loaded::Ready(d, m) if d == dir => Some(Arc::clone(m)),
             _ => None,
         }
     }
@@ -127,7 +131,7 @@ impl ModelSlot {
                     dir.display(),
                     model.info().provider
                 );
-                *self.loaded.write() = Loaded::Ready(Arc::clone(&model));
+                *self.loaded.write() = Loaded::Ready(dir, Arc::clone(&model));
                 Ok(model)
             }
             Err(error) => {
@@ -147,7 +151,7 @@ impl ModelSlot {
         let dir = self.dir();
         let mut loaded = self.loaded.write();
         let stale = match &*loaded {
-            Loaded::Ready(m) => m.dir() != dir,
+            Loaded::Ready(d, _) => *d != dir,
             Loaded::Failed { dir: d, .. } => *d != dir,
             Loaded::None => false,
         };
@@ -177,7 +181,7 @@ impl ModelSlot {
             return ModelState::Loading { dir };
         }
         match &*self.loaded.read() {
-            Loaded::Ready(m) if m.dir() == dir => {
+            Loaded::Ready(d, m) if *d == dir => {
                 return ModelState::Ready {
                     dir,
                     provider: format!("{:?}", m.info().provider),

@@ -7,12 +7,19 @@
 //! tree, including ones with ERROR nodes: a broken parse is normal input. Node roles come from
 //! `lang`'s kind-id tables; the few rules that need the surrounding tree (method vs function,
 //! Python constants, JS arrow functions, Go type specs) live in [`refine`].
+//!
+//! Every file is untrusted, so work and space stay linear in the file, whatever its shape: the
+//! walk is one cursor pass with explicit stacks (no recursion), keeps each node's ancestors and
+//! the comments before it itself (`Node::parent` and `prev_sibling` start again at the root),
+//! records nothing nested deeper than [`MAX_NESTING`] definitions (nor walks into it), and
+//! bounds the work per definition and per identifier (signatures look at a few hundred bytes;
+//! UTF-16 columns come from a table of checkpoints, not a scan of the line).
 
 use rustc_hash::FxHashMap;
 
 use tree_sitter::{Node, Parser, Tree};
 
-use super::file::{Chunk, Def, DefKind, FileIndex, Posting, Ref, Span};
+use super::file::{Chunk, Def, DefKind, FileIndex, Posting, Ref, Span, MAX_NESTING};
 use super::lang::{Lang, LangSpec, Role};
 use super::{lex, tokenize};
 
@@ -24,28 +31,72 @@ const MAX_DOC: usize = 2000;
 const GAP_CHUNK_LINES: u32 = 60;
 
 /// Converts tree-sitter byte columns to UTF-16 columns (what LSP positions count). Most source
-/// files are ASCII, where the two agree and nothing is computed.
+/// files are ASCII, where the two agree and nothing is computed. Otherwise a column is the
+/// UTF-16 length of the text before it on its line, read off a table of running UTF-16 counts
+/// every [`CHECKPOINT`] bytes: a bounded amount of work per column, however long the line (a
+/// one-line file of a million bytes has as many identifiers as a normal one).
 pub(crate) struct Columns<'t> {
     text: &'t str,
     /// Line start offsets; empty for ASCII text.
     line_starts: Vec<u32>,
+    /// UTF-16 units before byte `k * CHECKPOINT`; empty for ASCII text.
+    checkpoints: Vec<u32>,
+}
+
+/// Bytes between two entries of [`Columns`]' table.
+const CHECKPOINT: usize = 256;
+
+/// UTF-16 units of the characters whose first byte is in `bytes`: one per leading byte, two for
+/// the 4-byte ones. Meaningful for any byte range of valid UTF-8.
+fn utf16_units(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .map(|&b| u32::from(b & 0xC0 != 0x80) + u32::from(b >= 0xF0))
+        .sum()
 }
 
 impl<'t> Columns<'t> {
     pub(crate) fn new(text: &'t str) -> Self {
-        let line_starts = if text.is_ascii() {
-            Vec::new()
-        } else {
-            std::iter::once(0)
-                .chain(
-                    text.bytes()
-                        .enumerate()
-                        .filter(|&(_, b)| b == b'\n')
-                        .map(|(i, _)| i as u32 + 1),
-                )
-                .collect()
-        };
-        Self { text, line_starts }
+        if text.is_ascii() {
+            return Self {
+                text,
+                line_starts: Vec::new(),
+                checkpoints: Vec::new(),
+            };
+        }
+        let line_starts = std::iter::once(0)
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i as u32 + 1),
+            )
+            .collect();
+        let mut checkpoints = Vec::with_capacity(text.len() / CHECKPOINT + 1);
+        let mut units = 0;
+        for block in text.as_bytes().chunks(CHECKPOINT) {
+            checkpoints.push(units);
+            units += utf16_units(block);
+        }
+        checkpoints.push(units);
+        Self {
+            text,
+            line_starts,
+            checkpoints,
+        }
+    }
+
+    /// UTF-16 units before byte `offset`.
+    fn units_before(&self, offset: usize) -> u32 {
+        let offset = offset.min(self.text.len());
+        let block = offset / CHECKPOINT;
+        let base = self.checkpoints.get(block).copied().unwrap_or(0);
+        let rest = self
+            .text
+            .as_bytes()
+            .get(block * CHECKPOINT..offset)
+            .unwrap_or(&[]);
+        base + utf16_units(rest)
     }
 
     #[inline]
@@ -54,9 +105,8 @@ impl<'t> Columns<'t> {
             return byte_col as u32;
         };
         let start = start as usize;
-        let end = (start + byte_col).min(self.text.len());
-        let prefix = self.text.get(start..end).unwrap_or("");
-        prefix.encode_utf16().count() as u32
+        self.units_before(start + byte_col)
+            .saturating_sub(self.units_before(start))
     }
 
     pub(crate) fn span(&self, node: &Node<'_>) -> Span {
@@ -167,6 +217,39 @@ struct Extractor<'t> {
     fn_chunks: Vec<(u32, Span)>,
 }
 
+/// What the walk knows about the levels above a definition candidate.
+struct Above<'a, 'n> {
+    /// The candidate's ancestors, root first.
+    ancestors: &'a [Node<'n>],
+    /// The comment runs of the candidate's level and of each ancestor's (see `walk`).
+    runs: &'a [Node<'n>],
+    run_starts: &'a [usize],
+}
+
+impl<'n> Above<'_, 'n> {
+    /// The comments and attributes directly before the candidate (`up` 0) or before its
+    /// `up`-th ancestor, in text order.
+    fn run_before(&self, up: usize) -> &[Node<'n>] {
+        let level = self.run_starts.len().checked_sub(1 + up);
+        let start = level.and_then(|l| self.run_starts.get(l)).copied();
+        let end = match up {
+            0 => Some(self.runs.len()),
+            _ => level.and_then(|l| self.run_starts.get(l + 1)).copied(),
+        };
+        match (start, end) {
+            (Some(s), Some(e)) => self.runs.get(s..e).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// Can `node` be part of the doc block above a definition (a comment, or a Rust attribute
+/// between the doc comment and the item)?
+fn is_doc_neighbour(lang: Lang, node: Node<'_>) -> bool {
+    let kind = node.kind();
+    kind.contains("comment") || lang == Lang::Rust && kind == "attribute_item"
+}
+
 impl<'t> Extractor<'t> {
     fn node_text(&self, node: Node<'_>) -> &'t str {
         self.text.get(node.byte_range()).unwrap_or("")
@@ -176,6 +259,12 @@ impl<'t> Extractor<'t> {
         let mut cursor = root.walk();
         // Ancestors of the cursor's node (`Node::parent` walks down from the root each time).
         let mut ancestors: Vec<Node<'_>> = Vec::new();
+        // The comments and attributes directly before the cursor's node and before each of its
+        // ancestors (`Node::prev_sibling` also starts at the root, and then scans the siblings:
+        // per definition that is the depth plus the position, quadratic on hostile files).
+        // Level k's run is `runs[run_starts[k]..]` up to the next level's start.
+        let mut runs: Vec<Node<'_>> = Vec::new();
+        let mut run_starts: Vec<usize> = vec![0];
         loop {
             let node = cursor.node();
             let start = node.start_byte() as u32;
@@ -186,15 +275,29 @@ impl<'t> Extractor<'t> {
             // modules. Function bodies and expressions hold only local definitions.
             let descend = match self.spec.role(node.kind_id()) {
                 Role::Container => true,
-                Role::Def(kind) => self
-                    .add_def(node, &ancestors, kind)
-                    .is_some_and(|k| k.is_container()),
+                Role::Def(kind) => {
+                    let above = Above {
+                        ancestors: &ancestors,
+                        runs: &runs,
+                        run_starts: &run_starts,
+                    };
+                    self.add_def(node, &above, kind)
+                        .is_some_and(|k| k.is_container())
+                }
                 Role::Ident | Role::Comment => false,
                 Role::Other => node.is_error(),
             };
             if descend && cursor.goto_first_child() {
+                // The node's own run stays until its subtree is done: a definition inside it
+                // (`export function`, a decorated one) takes its doc from there.
                 ancestors.push(node);
+                run_starts.push(runs.len());
                 continue;
+            }
+            if is_doc_neighbour(self.spec.lang, node) {
+                runs.push(node);
+            } else {
+                runs.truncate(run_starts.last().copied().unwrap_or(0));
             }
             loop {
                 if cursor.goto_next_sibling() {
@@ -204,17 +307,20 @@ impl<'t> Extractor<'t> {
                     return;
                 }
                 ancestors.pop();
+                run_starts.pop();
+                // Back at a finished container: no comment run continues past it.
+                runs.truncate(run_starts.last().copied().unwrap_or(0));
             }
         }
     }
 
-    /// Records a definition candidate; returns its refined kind when it is one.
-    fn add_def(
-        &mut self,
-        node: Node<'_>,
-        ancestors: &[Node<'_>],
-        kind: DefKind,
-    ) -> Option<DefKind> {
+    /// Records a definition candidate; returns its refined kind when it is one. Nothing is
+    /// recorded deeper than [`MAX_NESTING`] enclosing definitions.
+    fn add_def(&mut self, node: Node<'_>, above: &Above<'_, '_>, kind: DefKind) -> Option<DefKind> {
+        if self.stack.len() > MAX_NESTING {
+            return None;
+        }
+        let ancestors = above.ancestors;
         let up = |k: usize| ancestors.iter().rev().nth(k).copied();
         let parent = self.stack.last().map(|&(i, _)| i);
         let parent_kind = parent
@@ -236,9 +342,9 @@ impl<'t> Extractor<'t> {
             return None;
         }
         // Python decorators and JS `export` belong to the definition's range.
-        let outer = match up(0) {
-            Some(p) if matches!(p.kind(), "decorated_definition" | "export_statement") => p,
-            _ => node,
+        let (outer, outer_level) = match up(0) {
+            Some(p) if matches!(p.kind(), "decorated_definition" | "export_statement") => (p, 1),
+            _ => (node, 0),
         };
         let span = match kind {
             // `const x = () => {}` / Go `const X = 1`: the whole declaration.
@@ -260,10 +366,10 @@ impl<'t> Extractor<'t> {
             }
             _ => self.cols.span(&outer),
         };
-        let container = match (self.spec.lang, node.kind()) {
+        let receiver = match (self.spec.lang, node.kind()) {
             // Go methods belong to their receiver type: `func (h *Handler) Serve()`.
             (Lang::Go, "method_declaration") => go_receiver_type(node, self.text),
-            _ => parent.and_then(|p| self.qualified(p)),
+            _ => None,
         };
         let idx = self.defs.len() as u32;
         let is_outer_fn = kind.is_callable()
@@ -278,20 +384,21 @@ impl<'t> Extractor<'t> {
         self.defs.push(Def {
             name,
             kind,
-            container,
             parent,
+            receiver,
             span,
             name_span: self.cols.span(&name_node),
             signature: signature(node, self.text),
-            doc: doc_comment(self.spec.lang, node, outer, self.text),
+            doc: doc_comment(
+                self.spec.lang,
+                node,
+                outer,
+                above.run_before(outer_level),
+                self.text,
+            ),
         });
         self.stack.push((idx, node.end_byte() as u32));
         Some(kind)
-    }
-
-    fn qualified(&self, idx: u32) -> Option<String> {
-        let def = self.defs.get(idx as usize)?;
-        Some(def.qualified_name(self.spec.lang))
     }
 
     fn finish(self, path: &str, n_lines: u32, n_errors: u32) -> FileIndex {
@@ -306,6 +413,7 @@ impl<'t> Extractor<'t> {
             postings,
             n_errors,
             n_lines,
+            lookup: Default::default(),
         }
     }
 }
@@ -526,10 +634,13 @@ fn signature(node: Node<'_>, text: &str) -> String {
                 .and_then(|v| v.child_by_field_name("body"))
         })
         .map(|b| b.start_byte());
+    // Only the first few hundred bytes can make a signature: looking further (for the end of a
+    // megabyte-long line, once per definition on it) would be quadratic.
+    let reach = floor_char_boundary(text, start + 4 * MAX_SIGNATURE);
     let line_end = text
-        .get(start..)
+        .get(start..reach)
         .and_then(|t| t.find('\n'))
-        .map_or(text.len(), |i| start + i);
+        .map_or(reach, |i| start + i);
     let end = match body_start {
         Some(b) if b > start && b - start <= 4 * MAX_SIGNATURE => b,
         _ => line_end.min(node.end_byte()),
@@ -549,6 +660,15 @@ fn signature(node: Node<'_>, text: &str) -> String {
     truncate(sig, MAX_SIGNATURE)
 }
 
+/// The largest char boundary of `text` at or before `at` (clamped to its length).
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
@@ -562,8 +682,15 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// Doc comment above the definition (Rust `///`, JSDoc `/** */`, Go `//`) or the Python
-/// docstring.
-fn doc_comment(lang: Lang, node: Node<'_>, outer: Node<'_>, text: &str) -> Option<String> {
+/// docstring. `before` holds the comments and attributes directly before `outer`, as the walk
+/// collected them.
+fn doc_comment(
+    lang: Lang,
+    node: Node<'_>,
+    outer: Node<'_>,
+    before: &[Node<'_>],
+    text: &str,
+) -> Option<String> {
     if lang == Lang::Python {
         let body = node.child_by_field_name("body")?;
         let first = body.named_child(0)?;
@@ -581,8 +708,7 @@ fn doc_comment(lang: Lang, node: Node<'_>, outer: Node<'_>, text: &str) -> Optio
     // Walk back over comments (and Rust attributes) directly above the definition.
     let mut lines: Vec<&str> = Vec::new();
     let mut expected_row = outer.start_position().row;
-    let mut prev = outer.prev_sibling();
-    while let Some(p) = prev {
+    for &p in before.iter().rev() {
         let kind = p.kind();
         let adjacent = p.end_position().row + 1 >= expected_row;
         if !adjacent {
@@ -590,7 +716,6 @@ fn doc_comment(lang: Lang, node: Node<'_>, outer: Node<'_>, text: &str) -> Optio
         }
         if lang == Lang::Rust && kind == "attribute_item" {
             expected_row = p.start_position().row;
-            prev = p.prev_sibling();
             continue;
         }
         if !kind.contains("comment") {
@@ -609,7 +734,6 @@ fn doc_comment(lang: Lang, node: Node<'_>, outer: Node<'_>, text: &str) -> Optio
         }
         lines.push(raw);
         expected_row = p.start_position().row;
-        prev = p.prev_sibling();
         if lang != Lang::Rust && lang != Lang::Go {
             break; // one JSDoc block
         }

@@ -1,5 +1,7 @@
 //! A small lexer per language that finds identifier occurrences (references) in source text,
-//! skipping comments, string and character literals, numbers and keywords.
+//! skipping comments, string and character literals, numbers and keywords; and, with the same
+//! rules for literals and comments, the lines that start a top-level statement
+//! ([`statement_starts`]).
 //!
 //! Why not the syntax tree: visiting every node of a tree-sitter tree costs about as much as a
 //! third of the parse itself, while a linear scan of the bytes costs a few percent. The
@@ -149,6 +151,124 @@ pub fn identifiers<'t>(lang: Lang, text: &'t str, mut f: impl FnMut(Ident<'t>)) 
             }
         }
     }
+}
+
+/// The starts of the lines in `range` of `text` that begin a top-level statement: code in
+/// column 0, outside brackets, comments and string literals (a multi-line string's lines do not
+/// count), not a closing bracket, and in Python not a clause that continues the statement
+/// above (`else`, `elif`, `except`, `finally`). `range.start` must be at the top level.
+/// Approximate where the lexer is (a JavaScript regex literal holding a quote or a bracket).
+pub fn statement_starts(lang: Lang, text: &str, range: std::ops::Range<usize>) -> Vec<usize> {
+    let b = text.as_bytes();
+    let end = range.end.min(b.len());
+    let js = matches!(lang, Lang::JavaScript | Lang::TypeScript | Lang::Tsx);
+    let mut starts = Vec::new();
+    let mut depth = 0u32;
+    let mut i = range.start;
+    let mut line_start = true;
+    while i < end {
+        if line_start {
+            line_start = false;
+            if depth == 0 && opens_statement(lang, b, i) {
+                starts.push(i);
+            }
+        }
+        let c = b[i];
+        let after_ident = i > 0 && is_ident_continue(b[i - 1], js);
+        i = match c {
+            b'\n' => {
+                line_start = true;
+                i + 1
+            }
+            b'/' if lang != Lang::Python && b.get(i + 1) == Some(&b'/') => line_end(b, i),
+            b'/' if lang != Lang::Python && b.get(i + 1) == Some(&b'*') => {
+                block_comment_end(b, i + 2, lang == Lang::Rust)
+            }
+            b'#' if lang == Lang::Python => line_end(b, i),
+            b'"' if lang == Lang::Python && starts_with(b, i, b"\"\"\"") => {
+                find(b, i + 3, b"\"\"\"")
+            }
+            b'\'' if lang == Lang::Python && starts_with(b, i, b"'''") => find(b, i + 3, b"'''"),
+            b'"' => quoted_end(b, i + 1, b'"'),
+            b'\'' if lang == Lang::Python || js => quoted_end(b, i + 1, b'\''),
+            b'\'' => char_literal_or_lifetime(b, i),
+            b'`' if lang == Lang::Go => find(b, i + 1, b"`"),
+            b'`' if js => template_literal_end(b, i + 1),
+            b'r' if lang == Lang::Rust
+                && !after_ident
+                && matches!(b.get(i + 1), Some(b'"' | b'#')) =>
+            {
+                raw_string_end(b, i + 1).max(i + 1)
+            }
+            b'b' if lang == Lang::Rust
+                && !after_ident
+                && b.get(i + 1) == Some(&b'r')
+                && matches!(b.get(i + 2), Some(b'"' | b'#')) =>
+            {
+                raw_string_end(b, i + 2).max(i + 2)
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                i + 1
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i + 1
+            }
+            _ => i + 1,
+        };
+    }
+    starts
+}
+
+/// Does the line starting at `i` begin a statement (see [`statement_starts`])?
+fn opens_statement(lang: Lang, b: &[u8], i: usize) -> bool {
+    let Some(&c) = b.get(i) else {
+        return false;
+    };
+    if c.is_ascii_whitespace() || matches!(c, b')' | b']' | b'}') {
+        return false;
+    }
+    if lang == Lang::Python {
+        let word_end = b[i..]
+            .iter()
+            .position(|&c| !is_ident_continue(c, false))
+            .map_or(b.len(), |p| i + p);
+        let word = &b[i..word_end];
+        return !matches!(word, b"else" | b"elif" | b"except" | b"finally");
+    }
+    true
+}
+
+/// Past the backtick closing a template literal whose text starts at `i`, substitutions
+/// (`${…}`, nested templates included) and all.
+fn template_literal_end(b: &[u8], i: usize) -> usize {
+    let mut stack = Vec::new();
+    let mut i = template_end(b, i, &mut stack);
+    while !stack.is_empty() && i < b.len() {
+        match b[i] {
+            b'`' => i = template_end(b, i + 1, &mut stack),
+            b'{' => {
+                if let Some(d) = stack.last_mut() {
+                    *d += 1;
+                }
+                i += 1;
+            }
+            b'}' if stack.last() == Some(&0) => {
+                stack.pop();
+                i = template_end(b, i + 1, &mut stack);
+            }
+            b'}' => {
+                if let Some(d) = stack.last_mut() {
+                    *d -= 1;
+                }
+                i += 1;
+            }
+            b'"' | b'\'' => i = quoted_end(b, i + 1, b[i]),
+            _ => i += 1,
+        }
+    }
+    i
 }
 
 /// Positions of `\n` in `bytes`.
@@ -540,6 +660,22 @@ mod tests {
     }
 
     #[test]
+    fn statement_starts_skip_literals_brackets_and_continuations() {
+        let starts = |lang, text: &str| -> Vec<usize> {
+            statement_starts(lang, text, 0..text.len())
+                .iter()
+                .map(|&i| text[..i].matches('\n').count())
+                .collect()
+        };
+        let rust = "use a;\nrgtest!(x, |dir| {\n    let s = \"\\\nnot a start\n\";\n    let r = r#\"\nalso not\n\"#;\n});\n/* block\ncomment */\nfoo!(1);\n";
+        assert_eq!(starts(Lang::Rust, rust), [0, 1, 9, 11]);
+        let py = "x = '''\ndoc\n'''\nif x:\n    pass\nelse:\n    pass\ncall(\n1,\n)\n";
+        assert_eq!(starts(Lang::Python, py), [0, 3, 7]);
+        let js = "const t = `\n${f(`\n`)}\n`;\ndescribe('x', () => {\nit();\n});\n";
+        assert_eq!(starts(Lang::JavaScript, js), [0, 4]);
+    }
+
+    #[test]
     fn broken_input_does_not_panic() {
         for lang in Lang::ALL {
             for text in [
@@ -554,6 +690,7 @@ mod tests {
                 "é'",
             ] {
                 let _ = idents(lang, text);
+                let _ = statement_starts(lang, text, 0..text.len());
             }
         }
     }

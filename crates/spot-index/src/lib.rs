@@ -32,10 +32,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 pub use extract::SyntaxError;
-pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span};
+pub use file::{Chunk, Def, DefKind, FileEntry, FileIndex, Ref, Span, MAX_NESTING};
 pub use lang::Lang;
 use spot_base::cancel::{CancelToken, Cancelled};
-pub use walk::SkipReason;
+pub use walk::{SkipReason, Stamp};
 
 /// Default limit on the size of an indexed file.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -233,6 +233,41 @@ fn reparse(
     PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, old.as_ref()))
 }
 
+/// Parses only `ranges` of `text` (byte ranges, sorted, not overlapping): what lies outside
+/// them is not in the tree, and the nodes inside have the offsets and positions of the whole
+/// text. `None` if the ranges are not valid for `text`.
+fn parse_ranges(
+    lang: Lang,
+    text: &str,
+    ranges: &[std::ops::Range<usize>],
+) -> Option<tree_sitter::Tree> {
+    let point = |at: usize| {
+        let before = text.as_bytes().get(..at)?;
+        let row = before.iter().filter(|&&b| b == b'\n').count();
+        let col = before.iter().rev().take_while(|&&b| b != b'\n').count();
+        Some(tree_sitter::Point::new(row, col))
+    };
+    let included = ranges
+        .iter()
+        .map(|r| {
+            Some(tree_sitter::Range {
+                start_byte: r.start,
+                end_byte: r.end,
+                start_point: point(r.start)?,
+                end_point: point(r.end)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    PARSER.with(|p| {
+        let mut parser = p.borrow_mut();
+        parser.set_included_ranges(&included).ok()?;
+        let tree = extract::parse(&mut parser, lang, text, None);
+        // Back to whole texts for the thread's next parse.
+        let _ = parser.set_included_ranges(&[]);
+        tree
+    })
+}
+
 /// Extracts the index of an already parsed file (benchmarks and tools that keep the tree).
 pub fn extract_tree(lang: Lang, rel: &str, text: &str, tree: &tree_sitter::Tree) -> FileIndex {
     extract::extract(lang, rel, text, tree)
@@ -356,8 +391,8 @@ impl Index {
         v
     }
 
-    /// Indexes the whole workspace: walks it, reuses entries whose size and mtime (or content
-    /// hash) are unchanged, parses the rest on all cores in priority order, and drops entries of
+    /// Indexes the whole workspace: walks it, reuses entries whose stat stamp (or else content
+    /// hash) is unchanged, parses the rest on all cores in priority order, and drops entries of
     /// files that are gone. Queries see each file as soon as it is parsed.
     pub fn build(
         &self,
@@ -402,7 +437,8 @@ impl Index {
                 return Ok(());
             }
             if let Some(old) = self.files.get(&c.rel) {
-                if old.size == c.size && old.mtime_ns == c.mtime_ns {
+                // Unchanged by git's rule; anything else is read and its content compared.
+                if old.stamp == Some(c.stamp) {
                     return Ok(());
                 }
             }
@@ -412,7 +448,7 @@ impl Index {
                         lossy.fetch_add(1, Ordering::Relaxed);
                     }
                     if let FileUpdate::Indexed =
-                        self.store(c.lang, &c.rel, &loaded.text, loaded.mtime_ns)
+                        self.store(c.lang, &c.rel, &loaded.text, loaded.stamp)
                     {
                         parsed.fetch_add(1, Ordering::Relaxed);
                     }
@@ -454,7 +490,7 @@ impl Index {
         lang: Lang,
         rel: &str,
         text: &str,
-        mtime_ns: i64,
+        stamp: Option<Stamp>,
         editing: bool,
     ) -> FileUpdate {
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
@@ -463,7 +499,7 @@ impl Index {
             .get(rel)
             .is_some_and(|old| old.hash == hash && old.lang == lang)
         {
-            let update = self.store(lang, rel, text, mtime_ns);
+            let update = self.store(lang, rel, text, stamp);
             if editing && !self.trees.lock().contains(rel) {
                 let tree = PARSER.with(|p| extract::parse(&mut p.borrow_mut(), lang, text, None));
                 if let Some(tree) = tree {
@@ -474,15 +510,23 @@ impl Index {
         }
         let cached = self.trees.lock().take(rel);
         let Some(tree) = reparse(lang, text, cached) else {
-            return self.store(lang, rel, text, mtime_ns);
+            return self.store(lang, rel, text, stamp);
         };
         let index = extract::extract(lang, rel, text, &tree);
         self.trees.lock().put(rel, Arc::from(text), tree);
-        self.put(lang, rel, hash, text.len() as u64, mtime_ns, index);
+        self.put(lang, rel, hash, text.len() as u64, stamp, index);
         FileUpdate::Indexed
     }
 
-    fn put(&self, lang: Lang, rel: &str, hash: u64, size: u64, mtime_ns: i64, index: FileIndex) {
+    fn put(
+        &self,
+        lang: Lang,
+        rel: &str,
+        hash: u64,
+        size: u64,
+        stamp: Option<Stamp>,
+        index: FileIndex,
+    ) {
         self.skipped.remove(rel);
         self.files.insert(
             rel.to_owned(),
@@ -491,7 +535,7 @@ impl Index {
                 lang,
                 hash,
                 size,
-                mtime_ns,
+                stamp,
                 index,
             }),
         );
@@ -499,20 +543,20 @@ impl Index {
     }
 
     /// Parses `text` and stores it as `rel`, unless the stored entry has the same content (then
-    /// only its mtime is refreshed).
-    fn store(&self, lang: Lang, rel: &str, text: &str, mtime_ns: i64) -> FileUpdate {
+    /// only its stamp is refreshed).
+    fn store(&self, lang: Lang, rel: &str, text: &str, stamp: Option<Stamp>) -> FileUpdate {
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         if let Some(mut old) = self.files.get_mut(rel) {
             if old.hash == hash && old.lang == lang {
-                if old.mtime_ns != mtime_ns {
-                    Arc::make_mut(&mut old).mtime_ns = mtime_ns;
+                if old.stamp != stamp {
+                    Arc::make_mut(&mut old).stamp = stamp;
                     self.touch();
                 }
                 return FileUpdate::Unchanged;
             }
         }
         let index = index_text(lang, rel, text);
-        self.put(lang, rel, hash, text.len() as u64, mtime_ns, index);
+        self.put(lang, rel, hash, text.len() as u64, stamp, index);
         FileUpdate::Indexed
     }
 
@@ -545,7 +589,7 @@ impl Index {
             return self.remove_quiet(&rel);
         }
         match walk::read_text(abs, self.options.max_file_size) {
-            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.mtime_ns, false),
+            Ok(loaded) => self.store_incremental(lang, &rel, &loaded.text, loaded.stamp, false),
             Err(reason) => {
                 if self.files.remove(&rel).is_some() {
                     self.touch();
@@ -576,7 +620,7 @@ impl Index {
             self.skipped.insert(rel, reason.clone());
             return FileUpdate::Skipped(reason);
         }
-        self.store_incremental(lang, &rel, text, 0, true)
+        self.store_incremental(lang, &rel, text, None, true)
     }
 
     /// Indexes `text` as the file `rel` without pinning it — for indexes of content that is not
@@ -588,7 +632,7 @@ impl Index {
         if text.len() as u64 > self.options.max_file_size {
             return self.remove(rel);
         }
-        self.store(lang, rel, text, 0)
+        self.store(lang, rel, text, None)
     }
 
     /// The syntax tree of `text` as the file `rel`. An open buffer's cached tree is used as it
@@ -600,6 +644,47 @@ impl Index {
         match cached {
             Some((old_text, tree)) if *old_text == *text => Some(tree),
             cached => reparse(lang, text, cached),
+        }
+    }
+
+    /// The entry of `rel` as extracted from exactly `text`: the stored one when it was built
+    /// from this text, else one extracted now (from the file's cached tree, re-parsed
+    /// incrementally, when it has one) and not stored. `None` when `rel` is not indexed.
+    ///
+    /// What a query at an offset in `text` reads: an entry of another version of the file (an
+    /// editor's buffer re-indexed after more edits arrived) has other offsets and names.
+    pub fn file_for_text(&self, rel: &str, text: &str) -> Option<Arc<FileEntry>> {
+        let stored = self.file(rel)?;
+        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+        if stored.hash == hash {
+            return Some(stored);
+        }
+        let tree = self.tree_of(stored.lang, rel, text)?;
+        Some(Arc::new(FileEntry {
+            path: rel.to_owned(),
+            lang: stored.lang,
+            hash,
+            size: text.len() as u64,
+            stamp: None,
+            index: extract::extract(stored.lang, rel, text, &tree),
+        }))
+    }
+
+    /// Like [`tree_of`](Self::tree_of), except that a file without a cached tree (one not open
+    /// in the editor) is parsed only within `ranges` of `text` (see `parse_ranges`): a caller
+    /// that needs one function's nodes does not pay for a parse of the whole file.
+    pub fn tree_of_ranges(
+        &self,
+        lang: Lang,
+        rel: &str,
+        text: &str,
+        ranges: &[std::ops::Range<usize>],
+    ) -> Option<tree_sitter::Tree> {
+        let cached = self.trees.lock().get(rel);
+        match cached {
+            Some((old_text, tree)) if *old_text == *text => Some(tree),
+            Some(cached) => reparse(lang, text, Some(cached)),
+            None => parse_ranges(lang, text, ranges),
         }
     }
 

@@ -3,7 +3,9 @@
 //! Layout: 8-byte magic, format version (u32 LE), xxh3 of the payload (u64 LE), payload
 //! (bincode). A file with the wrong magic, another version, a bad checksum or an undecodable
 //! payload is an error the caller logs once before rebuilding; nothing here panics on bad bytes.
-//! Writes go to a temporary file that is renamed into place.
+//! Writes go to a temporary file that is renamed into place. A loaded entry is trusted only
+//! while its file's stat stamp is unchanged ([`Index::build`](super::Index::build),
+//! [`walk::Stamp`](super::walk::Stamp)).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use super::Index;
 
 const MAGIC: &[u8; 8] = b"SPOTIDX\0";
 /// Bump whenever `FileEntry` or the extractor's output changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER_LEN: usize = 8 + 4 + 8;
 
 #[derive(Debug, thiserror::Error)]

@@ -31,7 +31,7 @@ fn check(fixture: &str, expect: Expect) {
             out.push_str(&format!(
                 "  {} {} @{}:{}  `{}`{doc}\n",
                 d.kind.as_str(),
-                d.qualified_name(lang),
+                index.qualified_name(d, lang),
                 d.name_span.start_line,
                 d.name_span.start_col,
                 d.signature,
@@ -214,4 +214,271 @@ class After:
         Some(0)
     );
     assert!(count_parse_errors(Lang::Python, "def f(:\n").is_some_and(|n| n > 0));
+}
+
+/// Runs `f` on a thread of its own and fails if it has not returned within `limit`. A guard
+/// against hangs only: the limit is a hundred times what the work takes, never a timing
+/// assertion.
+pub(crate) fn finishes<T: Send + 'static>(
+    what: &str,
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what}: not done after {limit:?}"))
+}
+
+/// The bytes a file's entry takes in the persisted cache.
+fn cached_size(index: &crate::FileIndex) -> usize {
+    bincode::serde::encode_to_vec(index, bincode::config::legacy())
+        .expect("a FileIndex encodes")
+        .len()
+}
+
+/// Issue 19: nested definitions cost space linear in the depth, and nothing deeper than
+/// `MAX_NESTING` enclosing definitions is recorded. Each definition used to store its
+/// container's whole qualified name: 20,000 nested `mod a{` took a 602 MB cache entry.
+#[test]
+fn deep_nesting_is_bounded_in_every_language() {
+    use crate::MAX_NESTING;
+    type Nest = fn(usize) -> String;
+    let shapes: [(&str, Nest); 4] = [
+        ("deep.rs", |n| {
+            format!("{}{}", "mod a{".repeat(n), "}".repeat(n))
+        }),
+        ("deep.ts", |n| {
+            format!("{}{}", "namespace a{".repeat(n), "}".repeat(n))
+        }),
+        ("deep.py", |n| {
+            (0..n)
+                .map(|i| format!("{}class A:\n", " ".repeat(i)))
+                .collect::<String>()
+                + &" ".repeat(n)
+                + "pass\n"
+        }),
+        ("deep.go", |n| {
+            format!(
+                "package p\ntype A interface{{{}{}}}\n",
+                "interface{".repeat(n),
+                "}".repeat(n)
+            )
+        }),
+    ];
+    for (path, nest) in shapes {
+        let lang = Lang::from_path(std::path::Path::new(path)).expect("a known language");
+        // Python's indentation makes n levels n²/2 bytes: fewer levels there.
+        let n = if lang == Lang::Python { 1_000 } else { 5_000 };
+        let (small, big) = (nest(n), nest(2 * n));
+        let (small_index, big_index) =
+            (index_text(lang, path, &small), index_text(lang, path, &big));
+        let nested = match lang {
+            // Go definitions do not nest beyond a type and its methods.
+            Lang::Go => 1,
+            _ => MAX_NESTING + 1,
+        };
+        assert_eq!(small_index.defs.len(), nested, "{path}: definitions kept");
+        assert_eq!(big_index.defs.len(), nested, "{path}: definitions kept");
+        if let Some(deepest) = big_index.defs.last().filter(|_| lang != Lang::Go) {
+            let qualified = big_index.qualified_name(deepest, lang);
+            let separator = lang.path_separator();
+            assert_eq!(
+                qualified.matches(separator).count(),
+                MAX_NESTING,
+                "{path}: {qualified}"
+            );
+        }
+        // Twice the depth, at most twice the bytes (plus a little): linear, not quadratic.
+        let (small_bytes, big_bytes) = (cached_size(&small_index), cached_size(&big_index));
+        assert!(
+            big_bytes <= 2 * small_bytes + 4096,
+            "{path}: {small_bytes} bytes at depth {n}, {big_bytes} at depth {}",
+            2 * n
+        );
+        assert!(
+            big_bytes <= 8 * big.len(),
+            "{path}: {big_bytes} bytes for {} bytes of text",
+            big.len()
+        );
+    }
+}
+
+/// Issue 19: the attack's file itself, 149,000 nested `mod a{` (1.04 MB, under the size
+/// limit), used to abort `spot index` and `spot lsp` on an allocation failure.
+#[test]
+fn the_megabyte_of_nested_modules_indexes() {
+    let text = format!("{}{}", "mod a{".repeat(149_000), "}".repeat(149_000));
+    let index = finishes(
+        "149,000 nested modules",
+        std::time::Duration::from_secs(600),
+        move || index_text(Lang::Rust, "deep.rs", &text),
+    );
+    assert_eq!(index.defs.len(), crate::MAX_NESTING + 1);
+    assert!(
+        cached_size(&index) < 8 << 20,
+        "{} bytes",
+        cached_size(&index)
+    );
+}
+
+/// Issue 19: work per definition that grew with the file made flat hostile files quadratic
+/// too: the doc comment above a definition was found by `prev_sibling` (a walk down from the
+/// root plus a scan of the earlier siblings: 40,000 functions under 100,000 nested blocks took
+/// 258 s), UTF-16 columns re-counted their line from its start (a one-line file of 400,000
+/// identifiers after a non-ASCII character: over 10 minutes), and signatures searched the rest
+/// of a megabyte-long line for its end. Each shape now takes well under a second.
+#[test]
+fn flat_and_one_line_hostile_files_index_in_linear_time() {
+    let cases: [(&str, String, usize); 3] = [
+        (
+            "blocks.js",
+            format!(
+                "{}{}{}",
+                "{".repeat(100_000),
+                "/** Doc. */\nfunction f(){}\n".repeat(30_000),
+                "}".repeat(100_000)
+            ),
+            30_000,
+        ),
+        ("one_line.js", format!("// é\n{}", "a;".repeat(400_000)), 0),
+        ("one_line.rs", "fn f(){}".repeat(130_000), 130_000),
+    ];
+    for (path, text, n_defs) in cases {
+        let lang = Lang::from_path(std::path::Path::new(path)).expect("a known language");
+        let index = finishes(path, std::time::Duration::from_secs(120), move || {
+            index_text(lang, path, &text)
+        });
+        assert_eq!(index.defs.len(), n_defs, "{path}");
+        if path == "blocks.js" {
+            assert!(index.defs.iter().all(|d| d.doc.as_deref() == Some("Doc.")));
+        }
+        if path == "one_line.js" {
+            // The last identifier: column 2 × 399,999 on line 1, in UTF-16 units.
+            let last = index.refs.iter().map(|r| (r.line, r.col)).max();
+            assert_eq!(last, Some((1, 799_998)));
+        }
+    }
+}
+
+/// UTF-16 columns from the checkpoint table agree with counting the line's characters.
+#[test]
+fn utf16_columns_match_a_plain_count() {
+    let text = "ab\u{e9}c \u{1F600}x\n\u{4e2d}\u{6587} y\u{1F600}\u{1F600}z\n\nq".repeat(40);
+    let cols = crate::extract::Columns::new(&text);
+    let mut line_start = 0;
+    for (row, line) in text.split('\n').enumerate() {
+        for (byte_col, _) in line.char_indices().chain([(line.len(), ' ')]) {
+            let expected = line[..byte_col].encode_utf16().count() as u32;
+            assert_eq!(
+                cols.col16(row, byte_col),
+                expected,
+                "row {row} byte {byte_col}"
+            );
+        }
+        line_start += line.len() + 1;
+    }
+    assert_eq!(line_start, text.len() + 1);
+}
+
+/// Sets a file's modification time, as `cp -p`, `rsync -a` or `tar` do.
+fn set_mtime(path: &std::path::Path, mtime: std::time::SystemTime) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open for set_modified");
+    file.set_modified(mtime).expect("set the mtime");
+}
+
+/// Issue 19: a warm start used to re-read a file only if its size or mtime changed, so an edit
+/// to the same size with the mtime put back (`cp -p`, `rsync -a`, `tar`) kept the old symbols.
+/// The stamp now includes ctime, inode and device (git's rule), and a file read within
+/// `RACY_WINDOW_NS` of its last change records no stamp at all.
+#[test]
+fn warm_start_sees_a_same_size_edit_with_the_mtime_restored() {
+    use crate::{open, CacheStart, IndexOptions};
+    use spot_base::cancel::CancelToken;
+
+    let ws = tempfile::tempdir().expect("a temp dir");
+    let data = tempfile::tempdir().expect("a temp dir");
+    let root = ws.path().canonicalize().expect("canonical root");
+    let file = root.join("a.py");
+    let old_mtime = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::write(&file, "def old_name():\n    pass\n").expect("write");
+    set_mtime(&file, old_mtime);
+    // Setting the mtime changed the ctime: wait until the file is out of the racy window, so
+    // that its first read records a stamp (a delay, not a timing assertion).
+    std::thread::sleep(std::time::Duration::from_nanos(
+        crate::walk::RACY_WINDOW_NS as u64 + 100_000_000,
+    ));
+    let build = |expect_loaded: bool| {
+        let (index, start) = open(root.clone(), IndexOptions::default(), Some(data.path()));
+        assert_eq!(
+            matches!(start, CacheStart::Loaded(1)),
+            expect_loaded,
+            "{start:?}"
+        );
+        let stats = index
+            .build(&CancelToken::new(), &|_| {})
+            .expect("not cancelled");
+        index
+            .save(&crate::persist::cache_path(data.path(), &root))
+            .expect("saved");
+        (index, stats)
+    };
+    let (index, stats) = build(false);
+    assert_eq!(stats.parsed, 1);
+    assert_eq!(index.definitions("old_name").len(), 1);
+    // An hour-old file is not racy: its stamp was recorded and vouches for it.
+    assert!(index.file("a.py").is_some_and(|e| e.stamp.is_some()));
+    let (_, stats) = build(true);
+    assert_eq!(
+        (stats.parsed, stats.reused),
+        (0, 1),
+        "unchanged: not read again"
+    );
+
+    let before = crate::walk::Stamp::of(&std::fs::metadata(&file).expect("stat"));
+    std::fs::write(&file, "def new_name():\n    pass\n").expect("write");
+    set_mtime(&file, old_mtime);
+    let after = crate::walk::Stamp::of(&std::fs::metadata(&file).expect("stat"));
+    assert_eq!((after.size, after.mtime_ns), (before.size, before.mtime_ns));
+    assert_ne!(
+        after.ctime_ns, before.ctime_ns,
+        "the edit shows in the ctime only"
+    );
+    let (index, stats) = build(true);
+    assert_eq!(stats.parsed, 1, "the edit is seen");
+    assert_eq!(index.definitions("new_name").len(), 1);
+    assert!(index.definitions("old_name").is_empty());
+
+    // A file just written is read without a stamp: the next start compares its content.
+    std::fs::write(&file, "def newer_name():\n    pass\n").expect("write");
+    let loaded = crate::walk::read_text(&file, 1 << 20).expect("readable");
+    assert_eq!(loaded.stamp, None, "racy: changed within the window");
+    let (index, _) = build(true);
+    assert!(index.file("a.py").is_some_and(|e| e.stamp.is_none()));
+}
+
+#[test]
+fn stamps_are_racy_within_the_window_and_in_the_future() {
+    use crate::walk::{Stamp, RACY_WINDOW_NS};
+    let now = 1_700_000_000_000_000_000;
+    let at = |mtime_ns: i64, ctime_ns: i64| Stamp {
+        mtime_ns,
+        ctime_ns,
+        ..Stamp::default()
+    };
+    assert!(!at(now - RACY_WINDOW_NS - 1, now - RACY_WINDOW_NS - 1).is_racy(now));
+    assert!(at(now - RACY_WINDOW_NS + 1, 0).is_racy(now));
+    assert!(
+        at(0, now - 1).is_racy(now),
+        "a recent ctime (chmod, rename, link) counts"
+    );
+    assert!(
+        at(now + 5_000_000_000, 0).is_racy(now),
+        "a time in the future counts"
+    );
 }

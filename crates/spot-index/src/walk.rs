@@ -1,6 +1,7 @@
 //! Finding and reading the files to index: the `ignore` walker (gitignore, .ignore, hidden files,
-//! in parallel), the size and binary checks, lossy UTF-8, and the ignore matcher the watcher uses
-//! for single paths.
+//! in parallel), the size and binary checks, lossy UTF-8, the stat [`Stamp`] that tells a warm
+//! start whether a file changed since it was read, and the ignore matcher the watcher uses for
+//! single paths.
 //!
 //! The one loader of workspace files: everything that reads a source file goes through
 //! [`read_text`].
@@ -11,7 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use dashmap::DashMap;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::lang::Lang;
 
@@ -19,10 +20,17 @@ use super::lang::Lang;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "reason")]
 pub enum SkipReason {
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     Binary,
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
     Symlink,
+    /// The name is not valid UTF-8: no URI or workspace path can name it faithfully.
+    NonUtf8Name,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -34,8 +42,67 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Binary => f.write_str("binary content"),
             SkipReason::Unreadable { error } => write!(f, "unreadable: {error}"),
             SkipReason::Symlink => f.write_str("symbolic link (not followed)"),
+            SkipReason::NonUtf8Name => f.write_str("its name is not valid UTF-8"),
         }
     }
+}
+
+/// What a stat says about a file: enough to tell, without reading it, that it is unchanged
+/// since it was read. git's rule: size, modification and status-change times, inode and device
+/// all equal. Restoring the mtime after an edit (`cp -p`, `rsync -a`, `tar`, `touch -r`) cannot
+/// restore the ctime, and replacing the file changes the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+/// A file whose mtime or ctime is less than this old when it is read may change again within
+/// the same timestamp tick (a jiffy on Linux filesystems, up to 2 s on FAT) without its stamp
+/// changing: git's "racily clean" entries. Such a read records no stamp, so the next warm start
+/// compares its content.
+pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+impl Stamp {
+    pub fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let ns =
+                |secs: i64, nsecs: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsecs);
+            Stamp {
+                size: meta.len(),
+                mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+                ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+                ino: meta.ino(),
+                dev: meta.dev(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Stamp {
+                size: meta.len(),
+                mtime_ns: mtime_ns(meta),
+                ..Stamp::default()
+            }
+        }
+    }
+
+    /// Was the file changed so recently, as of `now_ns`, that a change in the same tick would
+    /// leave this stamp as it is? (A time in the future counts as recent.)
+    pub fn is_racy(&self, now_ns: i64) -> bool {
+        self.mtime_ns.max(self.ctime_ns) > now_ns.saturating_sub(RACY_WINDOW_NS)
+    }
+}
+
+/// Now, in nanoseconds since the epoch (0 if the clock is before it).
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// A file the walker found.
@@ -44,8 +111,7 @@ pub struct Candidate {
     pub abs: PathBuf,
     pub rel: String,
     pub lang: Lang,
-    pub size: u64,
-    pub mtime_ns: i64,
+    pub stamp: Stamp,
 }
 
 /// Text read from disk.
@@ -55,10 +121,14 @@ pub struct Loaded {
     /// The bytes were not valid UTF-8 and were decoded lossily.
     pub lossy: bool,
     pub size: u64,
-    pub mtime_ns: i64,
+    /// The file's stamp as of the read; `None` when it was changed too recently to vouch for
+    /// the content later ([`Stamp::is_racy`]).
+    pub stamp: Option<Stamp>,
 }
 
 /// `path` relative to `root`, `/`-separated; `None` outside the root.
+/// `None` for a path outside `root`, the root itself, or a name that is not valid UTF-8 (a
+/// lossy name would be a path that does not exist: see [`SkipReason::NonUtf8Name`]).
 pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut out = String::new();
@@ -68,13 +138,34 @@ pub fn rel_path(root: &Path, path: &Path) -> Option<String> {
                 if !out.is_empty() {
                     out.push('/');
                 }
-                out.push_str(&c.to_string_lossy());
+                out.push_str(c.to_str()?);
             }
             std::path::Component::CurDir => {}
             _ => return None,
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// [`rel_path`] with invalid UTF-8 replaced, for naming what was skipped.
+fn rel_path_lossy(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let out = rel
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/");
+    (!out.is_empty()).then_some(out)
+}
+
+/// The path a walk error is about (when it says) and the error in words.
+fn walk_error(err: &ignore::Error) -> (Option<std::path::PathBuf>, String) {
+    match err {
+        ignore::Error::WithPath { path, err } => (Some(path.clone()), err.to_string()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error(err)
+        }
+        ignore::Error::Loop { child, .. } => (Some(child.clone()), err.to_string()),
+        other => (None, other.to_string()),
+    }
 }
 
 pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
@@ -105,7 +196,14 @@ pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, Ski
             let entry = match entry {
                 Ok(e) => e,
                 Err(err) => {
+                    // An unreadable directory, a path too long for the system, a loop: listed
+                    // as skipped with the reason (the rest of the walk goes on).
                     tracing::debug!("walk: {err}");
+                    let (path, error) = walk_error(&err);
+                    let rel = path
+                        .and_then(|p| rel_path_lossy(root, &p))
+                        .unwrap_or_else(|| ".".to_owned());
+                    push(skipped, (rel, SkipReason::Unreadable { error }));
                     return ignore::WalkState::Continue;
                 }
             };
@@ -120,6 +218,9 @@ pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, Ski
                 return ignore::WalkState::Continue;
             };
             let Some(rel) = rel_path(root, path) else {
+                if let Some(lossy) = rel_path_lossy(root, path) {
+                    push(skipped, (lossy, SkipReason::NonUtf8Name));
+                }
                 return ignore::WalkState::Continue;
             };
             if file_type.is_symlink() {
@@ -143,8 +244,7 @@ pub fn discover(root: &Path, max_size: u64) -> (Vec<Candidate>, Vec<(String, Ski
                         abs: path.to_path_buf(),
                         rel,
                         lang,
-                        size: meta.len(),
-                        mtime_ns: mtime_ns(&meta),
+                        stamp: Stamp::of(&meta),
                     },
                 ),
                 Err(err) => push(
@@ -221,11 +321,14 @@ pub fn read_text(path: &Path, max_size: u64) -> Result<Loaded, SkipReason> {
     }
     let size = bytes.len() as u64;
     let (text, lossy) = decode(bytes)?;
+    // The stat came before the read: a change in between leaves a stamp that no longer matches
+    // (a harmless re-read later). A change after it, in the same tick, is what `is_racy` catches.
+    let stamp = Stamp::of(&meta);
     Ok(Loaded {
         text,
         lossy,
         size,
-        mtime_ns: mtime_ns(&meta),
+        stamp: (!stamp.is_racy(now_ns())).then_some(stamp),
     })
 }
 
@@ -321,5 +424,53 @@ impl IgnoreMatcher {
         };
         self.dirs.insert(dir.to_path_buf(), rules.clone());
         rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19: what the walk cannot read (a path over the system's limit) and names that are
+    /// not UTF-8 are listed as skipped with a reason, not dropped silently or given a lossy path.
+    #[test]
+    fn unwalkable_paths_and_non_utf8_names_are_listed_as_skipped() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("ok.py"), "def ok():\n    pass\n").unwrap();
+        std::fs::write(
+            root.join(std::ffi::OsStr::from_bytes(b"bad\xff.py")),
+            "def bad():\n    pass\n",
+        )
+        .unwrap();
+        // Nested directories whose absolute path exceeds PATH_MAX (4096), made one level at a time
+        // relative to the previous one (mkdirat), which no length limit stops.
+        let made = std::process::Command::new("python3")
+            .current_dir(root)
+            .arg("-c")
+            .arg(
+                "import os\nos.mkdir('deep')\nfd = os.open('deep', os.O_RDONLY)\n\
+                 for _ in range(25):\n    os.mkdir('d' * 200, dir_fd=fd)\n    \
+                 fd = os.open('d' * 200, os.O_RDONLY, dir_fd=fd)\n\
+                 open(os.open('f.py', os.O_CREAT | os.O_WRONLY, dir_fd=fd), 'w').write('x = 1\\n')\n",
+            )
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (found, skipped) = discover(root, 1 << 20);
+        let found: Vec<&str> = found.iter().map(|c| c.rel.as_str()).collect();
+        assert_eq!(found, ["ok.py"], "{skipped:?}");
+        assert!(
+            skipped
+                .iter()
+                .any(|(rel, why)| rel.starts_with("bad") && *why == SkipReason::NonUtf8Name),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.iter().any(|(rel, why)| rel.starts_with("deep/")
+                && matches!(why, SkipReason::Unreadable { .. })),
+            "{skipped:?}"
+        );
     }
 }

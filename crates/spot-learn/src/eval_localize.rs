@@ -366,7 +366,7 @@ fn gold_functions(repo: &Repo, index: &Index, case: &Case) -> Result<Vec<String>
             for d in file.index.defs.iter().filter(|d| d.kind.is_callable()) {
                 let (ds, de) = (d.span.start_line + 1, d.span.end_line + 1);
                 if ds <= end && start <= de {
-                    out.push(format!("{path}::{}", d.qualified_name(file.lang)));
+                    out.push(format!("{path}::{}", file.qualified_name(d)));
                 }
             }
         }

@@ -115,6 +115,8 @@ pub struct EvalPatchOptions<'a> {
     pub limit: usize,
     /// Commits of the history looked at, newest first.
     pub scan: usize,
+    /// Only these fix commits (sha prefixes); empty: every fix commit.
+    pub commits: Vec<String>,
     pub patch: PatchOptions,
     /// Spot's data dir: scratch trees and the qualification cache.
     pub data_dir: PathBuf,
@@ -146,6 +148,7 @@ pub fn eval_patch(
     for c in log
         .iter()
         .filter(|c| c.parents.len() == 1 && is_fix_message(&c.message))
+        .filter(|c| opts.commits.is_empty() || opts.commits.iter().any(|p| c.id.starts_with(p)))
     {
         if cases.len() >= opts.limit {
             break;

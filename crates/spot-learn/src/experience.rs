@@ -291,7 +291,7 @@ fn design_qa(
             if !(d.kind.is_callable() || d.kind.is_container()) || d.kind == DefKind::Impl {
                 continue;
             }
-            let name = d.qualified_name(f.lang);
+            let name = f.qualified_name(d);
             // Where is it, what does it do?
             let mut answer = format!(
                 "`{name}` is a {} defined in `{}` at line {}: `{}`.",
@@ -316,11 +316,7 @@ fn design_qa(
                         let caller = r.file.index.defs.get(e as usize)?;
                         let same = r.file.path == f.path && caller.span == d.span;
                         (!same).then(|| {
-                            format!(
-                                "`{}` in `{}`",
-                                caller.qualified_name(r.file.lang),
-                                r.file.path
-                            )
+                            format!("`{}` in `{}`", r.file.qualified_name(caller), r.file.path)
                         })
                     })
                     .collect();
@@ -391,7 +387,7 @@ fn masked_functions(
             if !d.kind.is_callable() || !(3..=60).contains(&n) || e as usize >= lines.len() {
                 continue;
             }
-            let name = d.qualified_name(f.lang);
+            let name = f.qualified_name(d);
             let indent: String = lines[s as usize]
                 .chars()
                 .take_while(|c| c.is_whitespace() && *c != '\n')

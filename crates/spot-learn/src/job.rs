@@ -128,7 +128,10 @@ pub enum LearnError {
 }
 
 /// The trainer command when none is configured: `$SPOT_TRAINER` (split on whitespace), else the
-/// trainer project of this source tree (its `.venv` python, or `uv run --project`).
+/// trainer project of the source tree spot was built from when it is still there (its `.venv`
+/// python, or `uv run --project`), else an installed trainer: `spot-train` on `PATH` (`uv tool
+/// install ./trainer` or `pip install ./trainer` puts it there), so an installed spot works
+/// away from its source tree.
 pub fn default_trainer() -> Option<Vec<String>> {
     if let Some(cmd) = std::env::var("SPOT_TRAINER")
         .ok()
@@ -136,23 +139,55 @@ pub fn default_trainer() -> Option<Vec<String>> {
     {
         return Some(cmd.split_whitespace().map(str::to_owned).collect());
     }
-    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../trainer");
-    let project = project.canonicalize().ok()?;
-    let python = project.join(".venv/bin/python");
-    if python.is_file() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../trainer");
+    trainer_from(&source, std::env::var_os("PATH").as_deref())
+}
+
+/// [`default_trainer`] after the environment variable: `source` is the source tree's trainer
+/// project, `path` the `PATH` to search for `spot-train`.
+fn trainer_from(source: &Path, path: Option<&std::ffi::OsStr>) -> Option<Vec<String>> {
+    if let Some(project) = source
+        .canonicalize()
+        .ok()
+        .filter(|p| p.join("pyproject.toml").is_file())
+    {
+        let python = project.join(".venv/bin/python");
+        if python.is_file() {
+            return Some(vec![
+                python.display().to_string(),
+                "-m".to_owned(),
+                "spot_trainer".to_owned(),
+            ]);
+        }
         return Some(vec![
-            python.display().to_string(),
-            "-m".to_owned(),
-            "spot_trainer".to_owned(),
+            "uv".to_owned(),
+            "run".to_owned(),
+            "--project".to_owned(),
+            project.display().to_string(),
+            "spot-train".to_owned(),
         ]);
     }
-    Some(vec![
-        "uv".to_owned(),
-        "run".to_owned(),
-        "--project".to_owned(),
-        project.display().to_string(),
-        "spot-train".to_owned(),
-    ])
+    std::env::split_paths(path?)
+        .map(|dir| {
+            dir.join(if cfg!(windows) {
+                "spot-train.exe"
+            } else {
+                "spot-train"
+            })
+        })
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && executable(&m)))
+        .map(|p| vec![p.display().to_string()])
+}
+
+#[cfg(unix)]
+fn executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn executable(_: &std::fs::Metadata) -> bool {
+    true
 }
 
 /// The base to fine-tune (see [`LearnOptions::base`]).
@@ -435,4 +470,36 @@ fn terminate(child: &mut Child) {
         }
     }
     let _ = child.kill();
+}
+
+#[cfg(test)]
+mod trainer_tests {
+    use super::trainer_from;
+
+    /// Issue 22: an installed spot (no source tree) finds an installed trainer on PATH.
+    #[test]
+    #[cfg(unix)]
+    fn away_from_the_source_tree_the_trainer_is_found_on_path() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("no-source/trainer");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let path = std::env::join_paths([dir.path().join("empty"), bin.clone()]).unwrap();
+        assert_eq!(trainer_from(&gone, Some(&path)), None);
+        let exe = bin.join("spot-train");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        assert_eq!(trainer_from(&gone, Some(&path)), None, "not executable");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            trainer_from(&gone, Some(&path)),
+            Some(vec![exe.display().to_string()])
+        );
+        // The source tree's project wins when it is there.
+        let source = dir.path().join("src/trainer");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("pyproject.toml"), "").unwrap();
+        let found = trainer_from(&source, Some(&path)).unwrap();
+        assert_eq!(found[..2], ["uv".to_owned(), "run".to_owned()]);
+    }
 }

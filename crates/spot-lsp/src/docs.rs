@@ -56,6 +56,11 @@ impl Documents {
         self.map.lock().get(uri).cloned()
     }
 
+    /// The open documents' URIs.
+    pub fn uris(&self) -> Vec<Uri> {
+        self.map.lock().keys().cloned().collect()
+    }
+
     pub fn version(&self, uri: &Uri) -> Option<i32> {
         self.map.lock().get(uri).map(|d| d.version)
     }

@@ -32,7 +32,7 @@ impl Notification for StatusNotification {
 }
 
 /// `spot.issueToPatch` arguments (a bare string is taken as `issue`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct IssueToPatchArgs {
@@ -41,6 +41,11 @@ pub struct IssueToPatchArgs {
     #[serde(default = "yes")]
     #[cfg_attr(test, ts(optional, as = "Option<bool>"))]
     pub apply: bool,
+    /// Aim at this failing test (its runner's id or name, as the `Fix failing test` code action
+    /// gives it) instead of every test that fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub target_test: Option<String>,
 }
 
 fn yes() -> bool {
@@ -81,6 +86,62 @@ pub enum PatchSource {
     Answer,
     /// A one-line edit the model ranked.
     OneLineEdit,
+    /// A small edit at a suspicious line (a repair template) that the tests judged.
+    TestedEdit,
+}
+
+/// What the tests say of an edit: the claim the editor shows. Only `fixesFailingTests` is a fix;
+/// the others are guesses and must be labelled so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(TS))]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// Tests failed before the edit, pass with it, and nothing else broke.
+    FixesFailingTests,
+    /// No test failed before; the tests still pass with the edit (a guess).
+    PassesTests,
+    /// Not tested (no test command, or one that could not judge): a guess.
+    Unverified,
+}
+
+/// What spot based the edit on, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(TS))]
+#[serde(rename_all = "camelCase")]
+pub enum Evidence {
+    FailingTests,
+    TestFrames,
+    Coverage,
+    IssueFrames,
+    ReproductionTest,
+    Text,
+    Model,
+}
+
+/// What the test command said.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(TS))]
+#[serde(rename_all = "camelCase")]
+pub struct TestSummary {
+    pub command: String,
+    /// `pytest`, `unittest`, `cargo`, `go`, `jest`, `tap`, … or `unknown`.
+    pub runner: String,
+    /// The tests that failed before the edit (the target).
+    pub failing_before: Vec<String>,
+    #[cfg_attr(test, ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passed_before: Option<usize>,
+    #[cfg_attr(test, ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passed_after: Option<usize>,
+    /// Why the tests could not judge, when they could not.
+    #[cfg_attr(test, ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unusable: Option<String>,
+    /// A reproduction test spot wrote (part of the edit), by name.
+    #[cfg_attr(test, ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduction: Option<String>,
 }
 
 /// `spot.issueToPatch` result.
@@ -98,8 +159,13 @@ pub struct PatchResult {
     /// Model answers generated.
     pub candidates: usize,
     pub source: PatchSource,
-    /// The test command the edit passed, when one was set and used.
-    pub tested: Option<String>,
+    /// What the tests say of it.
+    pub verdict: Verdict,
+    /// The verdict in words, for people (`fixes the 1 failing test`, `a guess: not tested`).
+    pub verdict_text: String,
+    /// What the test command reported, when one ran.
+    pub tests: Option<TestSummary>,
+    pub evidence: Vec<Evidence>,
     /// One line: `1 file changed: inventory/pricing.py`.
     pub summary: String,
     /// Why the client rejected it, when it said.
@@ -132,7 +198,9 @@ pub struct LocalizedFunction {
     /// Whole lines: from the function's first line to the line after its last.
     #[cfg_attr(
         test,
-        ts(type = "{ start: { line: number, character: number }, end: { line: number, character: number } }")
+        ts(
+            type = "{ start: { line: number, character: number }, end: { line: number, character: number } }"
+        )
     )]
     pub range: Range,
     pub score: f64,
@@ -148,7 +216,7 @@ pub struct LocalizeResult {
 }
 
 /// The index's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum IndexState {
@@ -159,7 +227,7 @@ pub enum IndexState {
     Ready,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct IndexStatus {
@@ -179,7 +247,7 @@ pub struct IndexStatus {
     pub pending_changes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum ModelState {
@@ -189,7 +257,7 @@ pub enum ModelState {
     Unavailable,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelStatus {
@@ -207,7 +275,7 @@ pub struct ModelStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum JobKind {
@@ -216,7 +284,7 @@ pub enum JobKind {
     Learn,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
@@ -229,7 +297,7 @@ pub struct Job {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum LearnState {
@@ -239,7 +307,7 @@ pub enum LearnState {
     Installed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct LearnStatus {
@@ -250,7 +318,7 @@ pub struct LearnStatus {
 }
 
 /// `spot.status` result and `spot/status` params.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -308,6 +376,10 @@ pub struct ActionData {
     pub line: u32,
     /// The issue text the fix works from.
     pub issue: String,
+    /// Set on `Fix failing test`: the test to make pass (the test command must be set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub target_test: Option<String>,
 }
 
 /// JSON-RPC error codes spot answers with.
@@ -351,15 +423,24 @@ pub fn args<T: serde::de::DeserializeOwned>(
     usage: &str,
 ) -> Result<T, jsonrpc::Error> {
     let value = match args.first() {
-        Some(serde_json::Value::String(s)) => {
-            serde_json::Value::Object([("issue".to_owned(), s.clone().into())].into_iter().collect())
-        }
+        Some(serde_json::Value::String(s)) => serde_json::Value::Object(
+            [("issue".to_owned(), s.clone().into())]
+                .into_iter()
+                .collect(),
+        ),
         Some(v @ serde_json::Value::Object(_)) => v.clone(),
         None => serde_json::Value::Object(serde_json::Map::new()),
-        Some(_) => return Err(rpc_error(Failure::InvalidParams(format!("expected {usage}")))),
+        Some(_) => {
+            return Err(rpc_error(Failure::InvalidParams(format!(
+                "expected {usage}"
+            ))))
+        }
     };
-    serde_json::from_value(value)
-        .map_err(|e| rpc_error(Failure::InvalidParams(format!("bad arguments: {e} (expected {usage})"))))
+    serde_json::from_value(value).map_err(|e| {
+        rpc_error(Failure::InvalidParams(format!(
+            "bad arguments: {e} (expected {usage})"
+        )))
+    })
 }
 
 #[cfg(test)]
@@ -374,6 +455,9 @@ mod tests {
             LocalizeArgs::decl(&cfg),
             PatchStatus::decl(&cfg),
             PatchSource::decl(&cfg),
+            Verdict::decl(&cfg),
+            Evidence::decl(&cfg),
+            TestSummary::decl(&cfg),
             PatchResult::decl(&cfg),
             LocalizedFile::decl(&cfg),
             LocalizedFunction::decl(&cfg),

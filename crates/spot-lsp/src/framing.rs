@@ -21,6 +21,10 @@
 //!   a lone `\n`, and blank lines between frames are skipped silently.
 //! - After a broken header the pump scans for the next `content-length:`. A body that happens to
 //!   contain that text can cause further error replies, but the stream always recovers.
+//! - End of input without `exit` means the client went away: the server is told at once (it
+//!   cancels its jobs), and requests still unanswered after [`INPUT_CLOSED_GRACE`] are dropped,
+//!   so that a request waiting on the client (a progress token, an applied edit) cannot keep the
+//!   process alive. The framework alone waits for every request in flight, forever if need be.
 
 use std::{io, mem};
 
@@ -42,6 +46,8 @@ const PIPE_BYTES: usize = 64 * 1024;
 const REPLY_QUEUE: usize = 64;
 /// Requests the framework runs at once.
 const CONCURRENCY: usize = 64;
+/// How long requests in flight may still take once the client closed its input.
+pub const INPUT_CLOSED_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Size limits on one incoming frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,12 +69,16 @@ impl Default for FrameLimits {
 
 /// Serves `service` over `input`/`output` until the session ends: after `exit`, at end of input,
 /// or when `output` fails. No input, however malformed, ends it early.
+///
+/// At end of input (the client is gone unless it sent `exit`) `on_input_closed` runs, then the
+/// requests in flight get [`INPUT_CLOSED_GRACE`] to finish; the rest are dropped unanswered.
 pub async fn serve<I, O, S>(
     input: I,
     output: O,
     service: LspService<S>,
     socket: ClientSocket,
     limits: FrameLimits,
+    on_input_closed: impl FnOnce(),
 ) where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin,
@@ -94,7 +104,14 @@ pub async fn serve<I, O, S>(
                 if let Err(err) = result {
                     tracing::warn!("reading client input failed: {err}");
                 }
-                server.await;
+                on_input_closed();
+                if tokio::time::timeout(INPUT_CLOSED_GRACE, &mut server).await.is_err() {
+                    tracing::warn!(
+                        "the client closed its input; requests still unanswered after {} ms \
+                         are dropped",
+                        INPUT_CLOSED_GRACE.as_millis()
+                    );
+                }
             }
         }
     };
@@ -609,7 +626,7 @@ mod tests {
     use tokio::sync::mpsc;
     use tokio::time::timeout;
     use tower_lsp_server::jsonrpc::Result as RpcResult;
-    use tower_lsp_server::ls_types::{InitializeParams, InitializeResult};
+    use tower_lsp_server::ls_types::{Hover, HoverParams, InitializeParams, InitializeResult};
     use tower_lsp_server::{LanguageServer, LspService};
 
     use super::{frame, output_pump, serve, FrameLimits, InputPump};
@@ -940,6 +957,11 @@ mod tests {
         async fn shutdown(&self) -> RpcResult<()> {
             Ok(())
         }
+
+        /// A request that waits forever (on a client that never answers, say).
+        async fn hover(&self, _: HoverParams) -> RpcResult<Option<Hover>> {
+            std::future::pending().await
+        }
     }
 
     /// Reads one frame from the server, failing instead of hanging.
@@ -971,7 +993,7 @@ mod tests {
         let (mut client_out, server_in) = tokio::io::duplex(64 * 1024);
         let (server_out, client_in) = tokio::io::duplex(64 * 1024);
         let (service, socket) = LspService::new(|_| Backend);
-        let session = tokio::spawn(serve(server_in, server_out, service, socket, LIMITS));
+        let session = tokio::spawn(serve(server_in, server_out, service, socket, LIMITS, || {}));
         let mut client_in = BufReader::new(client_in);
 
         // Each bad case is followed by a request the framework itself answers (not initialized).
@@ -1029,11 +1051,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn eof_ends_the_session_even_with_a_request_that_never_finishes() {
+        let (mut client_out, server_in) = tokio::io::duplex(64 * 1024);
+        let (server_out, client_in) = tokio::io::duplex(64 * 1024);
+        let (service, socket) = LspService::new(|_| Backend);
+        let (told_tx, mut told) = mpsc::unbounded_channel();
+        let session = tokio::spawn(serve(
+            server_in,
+            server_out,
+            service,
+            socket,
+            LIMITS,
+            move || {
+                let _ = told_tx.send(());
+            },
+        ));
+        let mut client_in = BufReader::new(client_in);
+        let initialize =
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#;
+        client_out
+            .write_all(&frame(initialize.as_bytes()))
+            .await
+            .expect("write");
+        assert_eq!(read_message(&mut client_in).await["id"], 1);
+        let hover = r#"{"jsonrpc":"2.0","id":2,"method":"textDocument/hover","params":{"textDocument":{"uri":"file:///a.py"},"position":{"line":0,"character":0}}}"#;
+        client_out
+            .write_all(&frame(hover.as_bytes()))
+            .await
+            .expect("write");
+        drop(client_out);
+        timeout(WAIT, session)
+            .await
+            .expect("serve returns at EOF with the hover still pending")
+            .expect("serve does not panic");
+        assert!(told.try_recv().is_ok(), "on_input_closed ran");
+    }
+
+    #[tokio::test]
     async fn serve_ends_at_eof_mid_frame() {
         let (mut client_out, server_in) = tokio::io::duplex(64 * 1024);
         let (server_out, client_in) = tokio::io::duplex(64 * 1024);
         let (service, socket) = LspService::new(|_| Backend);
-        let session = tokio::spawn(serve(server_in, server_out, service, socket, LIMITS));
+        let session = tokio::spawn(serve(server_in, server_out, service, socket, LIMITS, || {}));
         let mut client_in = BufReader::new(client_in);
 
         client_out

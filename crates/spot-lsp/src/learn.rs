@@ -2,23 +2,25 @@
 //! commits, idle for M minutes) and the hot swap when a run installs a better model.
 //!
 //! One job at a time, run by `learn::job` on the blocking pool with its progress forwarded as
-//! `$/progress` and `spot/status`; `spot.cancel` stops it (the trainer gets SIGTERM). The model
-//! slot notices the new active model through `model_dir_changed`, so requests in flight finish
-//! on the old model and the next one loads the new.
+//! `$/progress` and `spot/status`; `spot.cancel` stops it (the trainer gets SIGTERM). The run is
+//! a job of the analysis host (`JobStage::Learning`); when it installs a model the host's model
+//! slot is refreshed (`ModelSlot::refresh`), so requests in flight finish on the old model and
+//! the next one loads the new.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::MessageType;
 
-use super::assist::failed;
 use super::config::LearnTrigger;
+use super::ext::{self, rpc_error, Failure};
 use super::server::Backend;
+use spot_assist::jobs::{JobKind, JobStage};
 use spot_learn::job::{learn, LearnError, LearnEvent, LearnOptions};
-use spot_learn::store::{model_for_workspace, ModelStore};
+use spot_learn::store::ModelStore;
 use spot_model::Runtime;
 
 /// How often the triggers are checked.
@@ -26,7 +28,7 @@ const TRIGGER_POLL: Duration = Duration::from_secs(60);
 
 /// The learning half of the server state.
 pub struct LearnState {
-    state: Mutex<Value>,
+    state: Mutex<ext::LearnStatus>,
     running: Mutex<Option<u64>>,
     /// Last editor activity, seconds since `started`.
     last_activity: AtomicU64,
@@ -36,7 +38,10 @@ pub struct LearnState {
 impl Default for LearnState {
     fn default() -> Self {
         Self {
-            state: Mutex::new(json!({"state": "idle"})),
+            state: Mutex::new(ext::LearnStatus {
+                state: ext::LearnState::Idle,
+                message: None,
+            }),
             running: Mutex::new(None),
             last_activity: AtomicU64::new(0),
             started: Instant::now(),
@@ -45,8 +50,15 @@ impl Default for LearnState {
 }
 
 impl LearnState {
-    pub fn status(&self) -> Value {
+    pub fn status(&self) -> ext::LearnStatus {
         self.state.lock().clone()
+    }
+
+    fn set(&self, state: ext::LearnState, message: String) {
+        *self.state.lock() = ext::LearnStatus {
+            state,
+            message: Some(message),
+        };
     }
 
     /// Records editor activity (for the idle trigger).
@@ -63,16 +75,11 @@ impl LearnState {
 
 impl Backend {
     /// `spot.learn`: `[]` starts a run, `[{"rollback": true}]` goes back one learned model.
-    pub(super) async fn learn_command(&self, args: &[Value]) -> Result<Value> {
-        let rollback = args
-            .first()
-            .and_then(|a| a.get("rollback"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+    pub(super) async fn learn_command(&self, args: ext::LearnArgs) -> Result<Value> {
         let index = self
             .index()
             .ok_or_else(|| failed("no workspace folder is open"))?;
-        if rollback {
+        if args.rollback {
             let store = ModelStore::for_workspace(&self.state.data_dir, index.root());
             let now = store.rollback().map_err(|e| failed(e.to_string()))?;
             self.model_dir_changed().await;
@@ -82,46 +89,44 @@ impl Backend {
                     .map(|v| format!("learned model {v}"))
                     .unwrap_or_else(|| "the default model".to_owned())
             );
-            *self.state.learn.state.lock() = json!({"state": "idle", "message": message});
-            self.push_status().await;
-            return Ok(json!({"rolledBack": true, "active": now}));
+            self.state.learn.set(ext::LearnState::Idle, message);
+            self.status_changed();
+            return to_value(&ext::RollbackResult {
+                rolled_back: true,
+                active: now,
+            });
         }
         let job = self.start_learning("manual").await?;
-        Ok(json!({"started": true, "job": job}))
+        to_value(&ext::LearnResult { started: true, job })
     }
 
     /// Starts a learning run in the background; refused while one runs.
     pub(super) async fn start_learning(&self, why: &str) -> Result<u64> {
-        let index = self
-            .index()
+        let host = self
+            .host()
             .ok_or_else(|| failed("no workspace folder is open"))?;
         if let Some(id) = *self.state.learn.running.lock() {
             return Err(failed(format!(
                 "a learning job is already running (job {id})"
             )));
         }
-        let root = index.root().to_path_buf();
+        let root = host.index().root().to_path_buf();
         let data_dir = self.state.data_dir.clone();
-        let active = self
-            .state
-            .settings
-            .read()
-            .model_dir
-            .clone()
-            .unwrap_or_else(|| model_for_workspace(&data_dir, &root));
-        let progress = self
-            .begin_progress(None, "spot: learning this repository")
-            .await;
-        let job = self.start_job("learn", progress.as_ref().map(|(k, _)| k.clone()));
+        let active = host.model().dir();
+        let job = host.jobs().start(JobKind::Learn, None, None);
         let id = job.id();
         *self.state.learn.running.lock() = Some(id);
-        *self.state.learn.state.lock() =
-            json!({"state": "running", "message": format!("started ({why})")});
-        self.push_status().await;
+        let progress = self
+            .begin_progress(&job, None, "spot: learning this repository")
+            .await;
+        self.state
+            .learn
+            .set(ext::LearnState::Running, format!("started ({why})"));
+        self.status_changed();
         tracing::info!("learning {} ({why})", root.display());
 
         let backend = self.clone();
-        let rt_opts = self.runtime_options();
+        let rt_opts = host.model().runtime_options();
         tokio::spawn(async move {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<LearnEvent>();
             let cancel = job.cancel_token();
@@ -141,18 +146,19 @@ impl Backend {
             });
             while let Some(ev) = rx.recv().await {
                 let message = ev.describe();
-                backend.set_stage(id, &message);
-                *backend.state.learn.state.lock() = json!({"state": "running", "message": message});
-                if let Some((_, p)) = &progress {
-                    p.report_with_message(message, None).await;
-                }
-                backend.push_status().await;
+                backend
+                    .state
+                    .learn
+                    .set(ext::LearnState::Running, message.clone());
+                let stage = JobStage::Learning { message };
+                Self::report(progress.as_ref(), &stage).await;
+                job.set_stage(stage); // the listener sends the status
             }
             let result = work.await;
             let (state, message, kind) = match result {
                 Ok(Ok(outcome)) => match &outcome.installed {
                     Some(v) => (
-                        "installed",
+                        ext::LearnState::Installed,
                         format!(
                             "spot learned this repository: model {v} installed ({})",
                             outcome.reason
@@ -160,36 +166,36 @@ impl Backend {
                         MessageType::INFO,
                     ),
                     None => (
-                        "idle",
+                        ext::LearnState::Idle,
                         format!("spot kept the active model: {}", outcome.reason),
                         MessageType::INFO,
                     ),
                 },
                 Ok(Err(LearnError::Cancelled)) => (
-                    "idle",
+                    ext::LearnState::Idle,
                     "learning cancelled; the active model is unchanged".to_owned(),
                     MessageType::INFO,
                 ),
                 Ok(Err(e)) => (
-                    "failed",
+                    ext::LearnState::Failed,
                     format!("learning failed: {e}"),
                     MessageType::ERROR,
                 ),
                 Err(e) => (
-                    "failed",
+                    ext::LearnState::Failed,
                     format!("learning failed: {e}"),
                     MessageType::ERROR,
                 ),
             };
             tracing::info!("{message}");
-            if let Some((_, p)) = progress {
+            if let Some(p) = progress {
                 p.finish_with_message(message.clone()).await;
             }
-            *backend.state.learn.state.lock() = json!({"state": state, "message": message});
+            backend.state.learn.set(state, message.clone());
             *backend.state.learn.running.lock() = None;
             drop(job);
             backend.model_dir_changed().await;
-            backend.push_status().await;
+            backend.status_changed();
             backend.client.show_message(kind, message).await;
         });
         Ok(id)
@@ -251,4 +257,13 @@ impl Backend {
             _ => None,
         }
     }
+}
+
+fn failed(message: impl Into<String>) -> tower_lsp_server::jsonrpc::Error {
+    rpc_error(Failure::Failed(message.into()))
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| super::to_proto::internal_error("serializing a result", e))
 }

@@ -3,15 +3,19 @@
 
 mod assist;
 mod config;
+mod diagnostics;
 mod docs;
+mod ext;
 pub mod framing;
 mod from_proto;
+mod host;
 mod learn;
 pub mod line_index;
 mod reindex;
 mod server;
 mod stdio;
 mod to_proto;
+mod workers;
 
 pub use config::Settings;
 
@@ -27,18 +31,30 @@ pub fn run_stdio() -> std::io::Result<()> {
     let input = stdio::stdin()?;
     let mut output = stdio::stdout()?;
     runtime.block_on(async {
-        let (service, socket) = LspService::build(|client| server::Backend::new(client, data_dir))
-            .custom_method(
-                "window/workDoneProgress/cancel",
-                server::Backend::progress_cancel,
-            )
-            .finish();
+        let mut backend = None;
+        let (service, socket) = LspService::build(|client| {
+            let server = server::Backend::new(client, data_dir);
+            backend = Some(server.clone());
+            server
+        })
+        .custom_method(
+            "window/workDoneProgress/cancel",
+            server::Backend::progress_cancel,
+        )
+        .finish();
+        // End of input without `exit`: the client is gone; stop its jobs and end.
+        let client_gone = move || {
+            if let Some(backend) = &backend {
+                backend.client_gone();
+            }
+        };
         framing::serve(
             input,
             &mut output,
             service,
             socket,
             framing::FrameLimits::default(),
+            client_gone,
         )
         .await;
     });

@@ -19,14 +19,13 @@ pub struct Utf16Pos {
 }
 
 impl LineIndex {
+    /// Finds the newlines with `memchr` (vectorized): a position request on a file that is not
+    /// open builds one, and the byte-at-a-time loop it replaced was a fifth of the server's
+    /// time in a burst of requests on a real repository.
     pub fn new(text: &str) -> Self {
         let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
         line_starts.push(0);
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push((i + 1) as u32);
-            }
-        }
+        line_starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| (i + 1) as u32));
         Self {
             line_starts,
             len: text.len() as u32,

@@ -14,15 +14,10 @@ pub fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
-/// Writes straight to the process's stderr, past the test harness's output capture, so a skip is
-/// visible in a passing run.
-pub fn loud(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n*** SKIP: {message} ***\n");
-}
-
-/// The process's runtime, or `None` (after one loud skip line) when ONNX Runtime is not installed.
-pub fn runtime() -> Option<Runtime> {
+/// The process's runtime. Tests that need it are `#[ignore]`d with the command that installs
+/// it (`cargo test -- --include-ignored` runs them, as tests/run.sh does), so a missing runtime
+/// fails them with this message rather than letting them pass without running.
+pub fn runtime() -> Runtime {
     static RT: OnceLock<Result<Runtime, String>> = OnceLock::new();
     let result = RT.get_or_init(|| {
         let opts = RuntimeOptions {
@@ -34,33 +29,20 @@ pub fn runtime() -> Option<Runtime> {
             python_probe: true,
             provider: Provider::Cpu,
         };
-        let result = Runtime::init(&opts).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            if !env_flag("SPOT_REQUIRE_ORT") {
-                loud(&format!(
-                    "ONNX Runtime not found; the model tests that need it pass without running \
-                     (set SPOT_REQUIRE_ORT=1 to fail instead)\n{e}"
-                ));
-            }
-        }
-        result
+        Runtime::init(&opts).map_err(|e| e.to_string())
     });
     match result {
-        Ok(rt) => Some(rt.clone()),
-        Err(e) if env_flag("SPOT_REQUIRE_ORT") => {
-            panic!("SPOT_REQUIRE_ORT=1 but ONNX Runtime is unavailable: {e}")
-        }
-        Err(_) => None,
+        Ok(rt) => rt.clone(),
+        Err(e) => panic!(
+            "ONNX Runtime is unavailable (bash fixtures/models/setup.sh --runtime-only): {e}"
+        ),
     }
 }
 
 /// The tiny model, loaded once and shared by the tests (as the server shares one model).
-pub fn tiny() -> Option<&'static Model> {
-    static MODEL: OnceLock<Option<Model>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let rt = runtime()?;
-            Some(Model::load(&rt, Path::new(TINY)).expect("the committed tiny model loads"))
-        })
-        .as_ref()
+pub fn tiny() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::load(&runtime(), Path::new(TINY)).expect("the committed tiny model loads")
+    })
 }

@@ -3,8 +3,10 @@
 //! Python reference; plus the default SmolLM2 model when it is built.
 //!
 //! ONNX Runtime is found by the same discovery as spot (ORT_DYLIB_PATH, the data dir, python3).
-//! Without it these tests print a loud SKIP line and pass, unless `SPOT_REQUIRE_ORT=1` (CI), where
-//! they fail. The SmolLM2 test follows the same rule with `SPOT_REQUIRE_MODEL=1`.
+//! The tests that need it (and the SmolLM2 one, which needs `fixtures/models/setup.sh`'s model)
+//! are `#[ignore]`d with the command that installs it: a plain `cargo test` lists them as
+//! ignored; `cargo test -- --include-ignored` (tests/run.sh) runs them and fails on a missing
+//! runtime or model.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::*;
-use crate::testing::{env_flag, loud, runtime, tiny, TINY};
+use crate::testing::{runtime, tiny, TINY};
 
 #[derive(Debug, Deserialize)]
 struct Golden {
@@ -82,8 +84,9 @@ fn model_is_shareable_across_threads() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn tiny_golden_greedy_tokens_equal_the_reference() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let golden = tiny_golden();
     assert_eq!(model.info().eos_token_ids, golden.eos_token_ids);
     assert_eq!(model.context_length(), golden.context_length);
@@ -100,8 +103,9 @@ fn tiny_golden_greedy_tokens_equal_the_reference() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn tiny_streamed_text_equals_the_decoded_golden_tokens() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let golden = tiny_golden();
     for prompt in &golden.prompts {
         let params = GenerateParams {
@@ -146,14 +150,16 @@ fn assert_chat_matches_golden(model: &Model) {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn tiny_chat_template_equals_transformers() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     assert_chat_matches_golden(model);
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn chat_template_from_tokenizer_config_renders_the_same() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let dir = tiny_copy();
     let jinja = dir.path().join("chat_template.jinja");
     let source = std::fs::read_to_string(&jinja).expect("template");
@@ -168,8 +174,9 @@ fn chat_template_from_tokenizer_config_renders_the_same() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn tiny_tokenizer_matches_transformers() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     for case in &tiny_golden().encodings {
         assert_eq!(model.encode(&case.text, false).expect("encodes"), case.ids);
         assert_eq!(
@@ -180,8 +187,9 @@ fn tiny_tokenizer_matches_transformers() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn tiny_graph_io_is_read_from_the_graph() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let info = model.info();
     assert_eq!(info.layers, 2);
     assert_eq!(info.kv_heads, 2);
@@ -192,8 +200,9 @@ fn tiny_graph_io_is_read_from_the_graph() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn sampling_with_a_seed_is_reproducible() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let prompt = "def add(a, b):";
     let run = |seed| {
         let params = GenerateParams {
@@ -231,8 +240,9 @@ fn sampling_with_a_seed_is_reproducible() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn cancellation_stops_within_one_token() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let cancel = CancelToken::new();
     let mut pieces = 0;
     let params = GenerateParams {
@@ -253,8 +263,9 @@ fn cancellation_stops_within_one_token() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn a_queued_request_can_be_cancelled_while_waiting() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let cancel = CancelToken::new();
     let busy = model.session.lock();
     let waiter = {
@@ -273,8 +284,9 @@ fn a_queued_request_can_be_cancelled_while_waiting() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn concurrent_requests_queue_and_give_the_sequential_answer() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let golden = tiny_golden();
     let handles: Vec<_> = golden
         .prompts
@@ -295,8 +307,9 @@ fn concurrent_requests_queue_and_give_the_sequential_answer() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn stop_strings_cut_the_text_and_the_stream() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let golden = tiny_golden();
     let prompt = golden.prompts.first().expect("a golden prompt");
     let full = model.decode(&prompt.greedy_ids).expect("decodes");
@@ -328,8 +341,9 @@ fn stop_strings_cut_the_text_and_the_stream() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn a_prompt_longer_than_the_context_is_a_clear_error() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let prompt = "def add(a, b):\n    return a + b\n".repeat(40);
     let err = model
         .generate(&prompt, &greedy(4), &CancelToken::new(), &mut |_| {})
@@ -356,8 +370,9 @@ fn a_prompt_longer_than_the_context_is_a_clear_error() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn bad_model_directories_are_clear_errors() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
 
     let err = Model::load(&rt, Path::new("/nonexistent/spot-model")).expect_err("missing dir");
     assert!(err.to_string().contains("/nonexistent/spot-model"), "{err}");
@@ -437,8 +452,9 @@ fn a_wrong_runtime_path_is_an_error_not_a_panic() {
 }
 
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn invalid_generation_settings_are_errors() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     for params in [
         GenerateParams {
             temperature: -1.0,
@@ -460,23 +476,16 @@ fn invalid_generation_settings_are_errors() {
 /// Golden greedy tokens of the built default model (fixtures/models/setup.sh), from onnxruntime
 /// in Python.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn smollm2_golden_greedy_tokens_equal_the_reference() {
     let dir = default_model_dir(&spot_base::data_dir::resolve());
     let golden_path = dir.join("spot_golden.json");
-    if !golden_path.is_file() {
-        assert!(
-            !env_flag("SPOT_REQUIRE_MODEL"),
-            "SPOT_REQUIRE_MODEL=1 but {} does not exist (run fixtures/models/setup.sh)",
-            golden_path.display()
-        );
-        loud(&format!(
-            "default model not built ({} missing); run fixtures/models/setup.sh \
-             (SPOT_REQUIRE_MODEL=1 fails instead)",
-            golden_path.display()
-        ));
-        return;
-    }
-    let Some(rt) = runtime() else { return };
+    assert!(
+        golden_path.is_file(),
+        "the default model is not built ({} missing): run bash fixtures/models/setup.sh",
+        golden_path.display()
+    );
+    let rt = runtime();
     let model = Model::load(&rt, &dir).expect("the default model loads");
     let golden = read_golden(&golden_path);
     for prompt in &golden.prompts {
@@ -499,8 +508,9 @@ const TINY_GENAI: &str = concat!(
 /// The same tiny checkpoint converted by onnxruntime-genai's builder (int4 MatMulNBits,
 /// GroupQueryAttention, no position_ids): spot's loop gives onnxruntime-genai's own greedy ids.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn tiny_genai_graph_greedy_tokens_equal_onnxruntime_genai() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let model = Model::load(&rt, Path::new(TINY_GENAI)).expect("the tiny genai model loads");
     let info = model.info();
     assert!(!info.has_position_ids);
@@ -522,8 +532,9 @@ fn tiny_genai_graph_greedy_tokens_equal_onnxruntime_genai() {
 /// The genai graph takes its KV cache as one shared buffer per tensor (written in place), and
 /// gives the same greedy ids and scores as when the cache is copied every step.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn shared_kv_buffer_gives_the_same_tokens_as_a_copied_cache() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let shared = Model::load(&rt, Path::new(TINY_GENAI)).expect("loads");
     let copy = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(TINY_GENAI).unwrap().flatten() {
@@ -569,8 +580,9 @@ fn shared_kv_buffer_gives_the_same_tokens_as_a_copied_cache() {
 /// Teacher-forced scoring agrees with generation: the model's own greedy continuation is its
 /// argmax at every step, and is more likely than the same tokens in another order.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn score_agrees_with_greedy_generation() {
-    let Some(model) = tiny() else { return };
+    let model = tiny();
     let golden = tiny_golden();
     let prompt = &golden.prompts[0];
     let greedy_ids = &prompt.greedy_ids;
@@ -597,8 +609,9 @@ fn score_agrees_with_greedy_generation() {
 /// Scoring in one graph run over prompt and target gives what one decode step per target
 /// token gives, on the optimum graph and on the genai graph (shared KV buffer).
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn one_pass_score_equals_the_stepwise_score() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let cancel = CancelToken::new();
     for dir in [TINY, TINY_GENAI] {
         let model = Model::load(&rt, Path::new(dir)).expect("loads");
@@ -632,8 +645,9 @@ const TINY_GENAI_KEEP: &str = concat!(
 /// (fixtures/models/keep_logits.py): spot feeds 1 to generate and the target's length to
 /// score, and gets onnxruntime-genai's greedy ids and the full graph's scores.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn a_graph_that_keeps_the_last_logits_gives_the_same_tokens_and_scores() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let full = Model::load(&rt, Path::new(TINY_GENAI)).expect("loads");
     let keep = Model::load(&rt, Path::new(TINY_GENAI_KEEP)).expect("loads");
     assert!(keep.info().last_logits_only);
@@ -669,8 +683,9 @@ fn a_graph_that_keeps_the_last_logits_gives_the_same_tokens_and_scores() {
 /// all logits or the last ones kept) and the optimum export (copied cache, rejected positions
 /// cut off).
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn checked_drafts_give_greedy_decodings_tokens() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let golden = read_golden(&Path::new(TINY_GENAI).join("golden.json"));
     for dir in [TINY_GENAI, TINY_GENAI_KEEP, TINY] {
         let model = Model::load(&rt, Path::new(dir)).expect("loads");
@@ -729,8 +744,9 @@ fn checked_drafts_give_greedy_decodings_tokens() {
 /// make_no_drafts.py): the first run with drafts fails, prompt lookup is turned off for the
 /// model, and that run and the rest decode one token per run with the same tokens.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn a_graph_that_refuses_drafts_decodes_one_token_per_run() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../fixtures/models/tiny-no-drafts"
@@ -771,8 +787,9 @@ fn a_graph_that_refuses_drafts_decodes_one_token_per_run() {
 /// Prompt lookup itself (drafts from the text so far) on real prompts, one of which quotes
 /// itself as code edits do: the same tokens and text as without it.
 #[test]
+#[ignore = "needs ONNX Runtime: bash fixtures/models/setup.sh --runtime-only, then cargo test -- --include-ignored (tests/run.sh does)"]
 fn prompt_lookup_gives_the_same_text() {
-    let Some(rt) = runtime() else { return };
+    let rt = runtime();
     let golden = read_golden(&Path::new(TINY_GENAI).join("golden.json"));
     let cancel = CancelToken::new();
     let quoting = "def total(items):\n    return sum(i.price for i in items)\n\n\

@@ -16,6 +16,10 @@ pub struct DoctorArgs {
     /// Model directory to check (default: the default model under the data dir).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
+    /// Delete the cached indexes of workspaces that no longer exist and those this spot cannot
+    /// read (an old format, a corrupt file); they are only listed without it.
+    #[arg(long)]
+    pub prune: bool,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -70,7 +74,11 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| default_model_dir(&data_dir));
     check_model(&mut report, runtime.as_ref(), &model_dir)?;
 
-    check_indexes(&mut report, &spot_base::data_dir::index_dir(&data_dir))?;
+    check_indexes(
+        &mut report,
+        &spot_base::data_dir::index_dir(&data_dir),
+        args.prune,
+    )?;
 
     if report.broken > 0 {
         writeln!(report.out, "\n{} problem(s) found", report.broken)?;
@@ -81,8 +89,9 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One line per persisted workspace index; a corrupt one is a warning (it is rebuilt).
-fn check_indexes<W: Write>(report: &mut Report<W>, dir: &Path) -> anyhow::Result<()> {
+/// One line per persisted workspace index. A cache of a workspace that no longer exists, or one
+/// this spot cannot read (rebuilt on next use), is a warning; `prune` deletes those.
+fn check_indexes<W: Write>(report: &mut Report<W>, dir: &Path, prune: bool) -> anyhow::Result<()> {
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -94,24 +103,50 @@ fn check_indexes<W: Write>(report: &mut Report<W>, dir: &Path) -> anyhow::Result
     if paths.is_empty() {
         return report.line(Status::Info, "index", "no workspace indexed yet");
     }
+    let mut stale = 0usize;
     for path in paths {
-        match spot_index::persist::inspect(&path) {
-            Ok(s) => report.line(
-                Status::Ok,
-                "index",
-                &format!(
-                    "{} ({} files, {:.1} MB cache)",
-                    s.root,
-                    s.files,
-                    s.bytes as f64 / 1e6
-                ),
-            )?,
-            Err(err) => report.line(
-                Status::Warn,
-                "index",
-                &format!("{err} (rebuilt on next use)"),
-            )?,
+        let problem = match spot_index::persist::inspect(&path) {
+            Ok(s) if Path::new(&s.root).is_dir() => {
+                report.line(
+                    Status::Ok,
+                    "index",
+                    &format!(
+                        "{} ({} files, {:.1} MB cache)",
+                        s.root,
+                        s.files,
+                        s.bytes as f64 / 1e6
+                    ),
+                )?;
+                continue;
+            }
+            Ok(s) => format!(
+                "{} no longer exists ({:.1} MB cache: {})",
+                s.root,
+                s.bytes as f64 / 1e6,
+                path.display()
+            ),
+            Err(err) => format!("{err} (rebuilt on next use)"),
+        };
+        stale += 1;
+        if prune {
+            match std::fs::remove_file(&path) {
+                Ok(()) => report.line(Status::Info, "index", &format!("{problem}: deleted"))?,
+                Err(e) => report.line(
+                    Status::Warn,
+                    "index",
+                    &format!("{problem}: could not delete it: {e}"),
+                )?,
+            }
+        } else {
+            report.line(Status::Warn, "index", &problem)?;
         }
+    }
+    if stale > 0 && !prune {
+        report.line(
+            Status::Info,
+            "index",
+            &format!("{stale} stale cache(s): `spot doctor --prune` deletes them"),
+        )?;
     }
     Ok(())
 }

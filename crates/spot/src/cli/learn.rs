@@ -253,6 +253,10 @@ pub struct PatchEvalArgs {
     /// Commits of the history looked at (default: 50 per case wanted, at least 500).
     #[arg(long, value_name = "N")]
     pub scan: Option<usize>,
+    /// Only this fix commit (a full or abbreviated sha; repeatable): replay chosen cases, e.g.
+    /// the one-line fixes that bench/patch/reach.py lists.
+    #[arg(long = "commit", value_name = "SHA")]
+    pub commits: Vec<String>,
     /// Model answers per case.
     #[arg(long, default_value_t = 1)]
     pub candidates: usize,
@@ -310,6 +314,7 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
         model: model.as_ref(),
         limit: args.limit,
         scan: args.scan.unwrap_or((args.limit * 50).max(500)),
+        commits: args.commits.clone(),
         patch,
         data_dir: data_dir.clone(),
     };

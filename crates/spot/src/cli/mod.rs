@@ -44,7 +44,8 @@ pub enum Command {
     Symbols(symbols::SymbolsArgs),
     /// Rank the files and functions an issue is about.
     Localize(localize::LocalizeArgs),
-    /// Ask the model for a validated patch that fixes an issue; print it as a diff.
+    /// Find a patch for an issue (failing tests, repair templates, the model); print it as a
+    /// diff with its verdict.
     Patch(patch::PatchArgs),
     /// Build the repository's learning experience (chat JSONL with a held-out split).
     Experience(experience::ExperienceArgs),

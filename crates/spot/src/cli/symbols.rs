@@ -35,7 +35,7 @@ pub fn run(args: SymbolsArgs) -> anyhow::Result<ExitCode> {
                 let d = h.def();
                 serde_json::json!({
                     "name": d.name,
-                    "qualified": d.qualified_name(h.file.lang),
+                    "qualified": h.file.qualified_name(d),
                     "kind": d.kind.as_str(),
                     "path": h.file.path,
                     "line": d.name_span.start_line + 1,
@@ -56,7 +56,7 @@ pub fn run(args: SymbolsArgs) -> anyhow::Result<ExitCode> {
             out,
             "{:<10} {:<40} {}:{}",
             d.kind.as_str(),
-            d.qualified_name(h.file.lang),
+            h.file.qualified_name(d),
             h.file.path,
             d.name_span.start_line + 1
         )?;
