@@ -621,7 +621,8 @@ case('2-fix-issue', true, function()
   revert(d2.result.files)
 end)
 
-case('3-code-action', true, function()
+-- No model needed: the fix is a tested one-line edit (repair template), judged by the tests.
+case('3-code-action', false, function()
   -- (a) A syntax error gets a spot diagnostic, and vim.lsp.buf.code_action() lists "Fix with
   -- spot: …" for it. Not run: the fixture model has no answer for it.
   local buf = edit('inventory/store.py')
