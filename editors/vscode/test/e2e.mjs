@@ -457,9 +457,10 @@ async function caseQuickFix() {
   fs.writeFileSync(file, original); // the editor reloads the unmodified (saved) buffer
   await page.locator('.monaco-editor .squiggly-error').first().waitFor({ state: 'detached', timeout: 20000 });
 
-  // (b) A bug pinned by a failing test, and the user's test command: "Fix `bulk_discount_percent`
-  // with spot" (Ctrl+. in the function) must change the file — the one-line `>` → `>=` the test
-  // asks for — with no error.
+  // (b) A bug pinned by a failing test, and the user's test command. In the buggy function,
+  // Ctrl+. lists "Fix `bulk_discount_percent` with spot" (no lightbulb there: nothing is wrong
+  // yet as far as the editor knows). In the failing test, Ctrl+. → "Fix failing test `…` with
+  // spot" must change pricing.py by the one-line `>` → `>=` the test asks for, with no error.
   await setUserSetting('spot.testCommand', TEST_CMD, (st) => st.testCommand === TEST_CMD);
   const prel = 'inventory/pricing.py';
   const pfile = path.join(WS, prel);
@@ -472,30 +473,36 @@ async function caseQuickFix() {
     // The replayed bug (case 3 fixes it; here too when run alone): its test must not fail.
     fs.writeFileSync(path.join(WS, EXPECT_FILE), EXPECT_TEXT);
   }
-  fs.writeFileSync(
-    path.join(WS, 'tests/test_boundary.py'),
+  const trel = 'tests/test_boundary.py';
+  const testSrc =
     'import unittest\n\nfrom inventory.pricing import bulk_discount_percent\n\n\n' +
-      'class BoundaryTest(unittest.TestCase):\n    def test_ten_units_get_the_first_tier(self):\n' +
-      '        self.assertEqual(bulk_discount_percent(10), 5)\n',
-  );
+    'class BoundaryTest(unittest.TestCase):\n    def test_ten_units_get_the_first_tier(self):\n' +
+    '        self.assertEqual(bulk_discount_percent(10), 5)\n';
+  fs.writeFileSync(path.join(WS, trel), testSrc);
   await openFile(prel);
   const bugLine = pricing.split('\n').indexOf(bug) + 1;
   await gotoLine(bugLine, 12);
-  // No lightbulb in a function without a diagnostic: "Fix `fn`" is offered only when asked.
   await page.waitForTimeout(1500);
   if (await bulb.isVisible()) throw new Error('a lightbulb in bulk_discount_percent, which has no diagnostic');
-  const action = await codeActionRow('Fix `bulk_discount_percent` with spot');
-  const title = (await action.innerText()).trim();
+  const fnAction = await codeActionRow('Fix `bulk_discount_percent` with spot');
+  const fnTitle = (await fnAction.innerText()).trim();
   await screenshot('quick-fix-function-menu');
+  await page.keyboard.press('Escape');
+
+  await openFile(trel);
+  await gotoLine(testSrc.split('\n').findIndex((l) => l.includes('assertEqual')) + 1, 9);
+  await page.waitForTimeout(1500);
+  if (await bulb.isVisible()) throw new Error('a lightbulb in a test function without a diagnostic');
+  const action = await codeActionRow('Fix failing test `');
+  const title = (await action.innerText()).trim();
+  if (!title.includes('test_ten_units_get_the_first_tier')) throw new Error(`the action names another test: "${title}"`);
+  await screenshot('quick-fix-test-menu');
   await action.click();
   await page.waitForTimeout(1000);
   await screenshot('quick-fix-running');
-  const ev = await waitEvent(
-    (e) => e.event === 'codeAction' && e.title.includes('bulk_discount_percent'),
-    PATCH_TIMEOUT,
-    'the code action to resolve',
-  );
+  const ev = await waitEvent((e) => e.event === 'codeAction' && e.title.startsWith('Fix failing test'), PATCH_TIMEOUT, 'the code action to resolve');
   log(`code action: ${JSON.stringify(ev)}`);
+  if (ev.kind !== 'quickfix') throw new Error(`"${title}" is of kind ${ev.kind}, expected quickfix`);
   // A tested one-line edit needs no model: the same with SPOT_TEST_MODEL=none.
   if (!ev.resolved) throw new Error(`"${title}" gave no edit: ${ev.error ?? JSON.stringify(ev)}`);
   const entry = ev.edit.find((e) => e.file === prel);
@@ -511,7 +518,7 @@ async function caseQuickFix() {
     await toastWithText(ev.message, 10000);
   }
   await screenshot('quick-fix-applied');
-  return `${diagTitle} offered; "${title}" → ${prel}:${bugLine} is now \`>=\`${ev.message ? `; "${ev.message}"` : ''}`;
+  return `"${diagTitle}" and "${fnTitle}" listed, no lightbulb without a diagnostic; "${title}" → ${prel}:${bugLine} is now \`>=\`${ev.message ? `; "${ev.message}"` : ''}`;
 }
 
 async function caseNavigation() {
@@ -679,7 +686,7 @@ async function main() {
   await runCase(WITH_MODEL ? '1 status bar reaches ready' : '1 status bar says "no model: run setup"', caseStatusBar);
   await runCase('2 hover, references, definition, document symbols', caseNavigation);
   await runCase(WITH_MODEL ? '3 Fix Issue → Refactor Preview (ticked) → Apply → verdict' : '3 Fix Issue without a model → the server\'s error', caseFixIssue);
-  await runCase('4 quick fixes: listed on a syntax error; "Fix `fn`" changes the file', caseQuickFix);
+  await runCase('4 quick fixes: listed on a syntax error and in a function; "Fix failing test" changes the file', caseQuickFix);
   await runCase('5 Localize Issue → quick pick → location', caseLocalize);
   await runCase('6 Show Status shows model and index', caseShowStatus);
   await runCase('7 workspace settings cannot run code', caseWorkspaceSettings);
