@@ -685,8 +685,9 @@ case('3-code-action', false, function()
     error(err, 0)
   end
 
-  -- (b) A bug pinned by a failing test, with a test command: "Fix `bulk_discount_percent` with
-  -- spot" must change the buffer by exactly the one-line `>` → `>=` the test asks for.
+  -- (b) A bug pinned by a failing test, with a test command: in the function "Fix
+  -- `bulk_discount_percent` with spot" is listed; in the test, "Fix failing test `…` with spot"
+  -- must change pricing.py's buffer by exactly the one-line `>` → `>=` the test asks for.
   local test_file = REPO .. '/tests/test_boundary.py'
   vim.fn.writefile({
     'import unittest',
@@ -717,30 +718,51 @@ case('3-code-action', false, function()
   local bug = find_line(pbuf, '^        if quantity > min_quantity:$')
   check(bug, 'pricing.py lacks the fixture\'s bug line')
   local fixed = pricing:gsub('        if quantity > min_quantity:', '        if quantity >= min_quantity:', 1)
+  -- In the function: "Fix `bulk_discount_percent` with spot" is listed (not chosen).
   vim.api.nvim_win_set_cursor(0, { bug, 12 })
-  titles, want, applied = nil, 'Fix `bulk_discount_percent` with spot', nil
-  local n = #notes
+  titles, want, applied = nil, nil, nil
   ok, err = pcall(function()
     vim.lsp.buf.code_action()
     wait(10000, function()
       return titles ~= nil
     end, 'the code action menu in bulk_discount_percent')
-    check(vim.tbl_contains(titles, want), '"%s" not offered: %s', want, vim.inspect(titles))
-    wait(MODEL_TIMEOUT, function()
-      if applied then
-        return true
+    check(vim.tbl_contains(titles, 'Fix `bulk_discount_percent` with spot'), '"Fix `bulk_discount_percent` with spot" not offered: %s', vim.inspect(titles))
+  end)
+  -- In the failing test: "Fix failing test `…` with spot" is chosen and must fix pricing.py.
+  local tbuf = ok and edit('tests/test_boundary.py') or nil
+  local n = #notes
+  if ok then
+    vim.api.nvim_win_set_cursor(0, { (find_line(tbuf, 'assertEqual')), 8 })
+    titles, want, applied = nil, 'Fix failing test `', nil
+    ok, err = pcall(function()
+      vim.lsp.buf.code_action()
+      wait(10000, function()
+        return titles ~= nil
+      end, 'the code action menu in the failing test')
+      local found = false
+      for _, t in ipairs(titles) do
+        found = found or (t:find(want, 1, true) and t:find('test_ten_units_get_the_first_tier', 1, true)) ~= nil
       end
-      for k = n + 1, #notes do
-        if notes[k].level == vim.log.levels.ERROR then
+      check(found, '"Fix failing test `…test_ten_units_get_the_first_tier` with spot" not offered: %s', vim.inspect(titles))
+      wait(MODEL_TIMEOUT, function()
+        if applied then
           return true
         end
-      end
-    end, 'the resolved code action to apply an edit or show an error')
-  end)
+        for k = n + 1, #notes do
+          if notes[k].level == vim.log.levels.ERROR then
+            return true
+          end
+        end
+      end, 'the resolved code action to apply an edit or show an error')
+    end)
+  end
   restore()
   opts.test_command = nil
   spot.setup(opts)
   os.remove(test_file)
+  if tbuf and vim.api.nvim_buf_is_valid(tbuf) then
+    vim.api.nvim_buf_delete(tbuf, { force = true })
+  end
   if not ok then
     error(err, 0)
   end
@@ -758,7 +780,7 @@ case('3-code-action', false, function()
   if REPLAY then
     vim.fn.writefile(vim.split(git_show(TARGET), '\n', { plain = true }), REPO .. '/' .. TARGET, 'b')
   end
-  log('code action: bulk_discount_percent fixed by the resolved edit')
+  log('code action: bulk_discount_percent fixed by the resolved "Fix failing test" edit')
 end)
 
 case('8-fallback-start', false, function()
