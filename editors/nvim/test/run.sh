@@ -105,8 +105,18 @@ export SPOT_NVIM_FIXTURE="$tmp/repos/py-inventory" SPOT_NVIM_ISSUE="$issue"
 export SPOT_NVIM_TARGET="$target" SPOT_NVIM_EXPECTED="$expected"
 export SPOT_NVIM_CASES="${SPOT_NVIM_CASES:-}"
 # The test command of the code-action case (a failing test pins the bug it fixes).
-python3 -c 'import pytest' 2>/dev/null || fail "python3 has no pytest (the code-action case's test command): pip install pytest"
-export SPOT_NVIM_TEST_CMD="python3 -m pytest -q -p no:cacheprovider"
+# A python with pytest: python3's own, else the trainer's venv (tests/run.sh makes it), else one
+# made here (cached under ~/.cache/spot).
+pytest_py=python3
+if ! python3 -c 'import pytest' 2>/dev/null; then
+  pytest_py="$repo/trainer/.venv/bin/python"
+  if ! "$pytest_py" -c 'import pytest' 2>/dev/null; then
+    pytest_py="$HOME/.cache/spot/venv-pytest/bin/python"
+    [ -x "$pytest_py" ] || { python3 -m venv "$HOME/.cache/spot/venv-pytest" && "$pytest_py" -m pip install --quiet pytest==9.2.0; } \
+      || fail "cannot install pytest (the code-action case's test command)"
+  fi
+fi
+export SPOT_NVIM_TEST_CMD="$pytest_py -m pytest -q -p no:cacheprovider"
 export XDG_CONFIG_HOME="$tmp/xdg/config" XDG_DATA_HOME="$tmp/xdg/data" XDG_STATE_HOME="$tmp/xdg/state" XDG_CACHE_HOME="$tmp/xdg/cache"
 
 echo "nvim tests: $("$NVIM" --version | head -1), $("$SPOT_BIN" --version), model: $SPOT_TEST_MODEL"

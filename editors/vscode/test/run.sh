@@ -127,8 +127,18 @@ EOF
 # The user's test command, set by the e2e from the quick-fix case on (with it, Fix Issue would try
 # every repair template before the model's answer: ~40 s here). pytest: spot reads its per-test
 # results (a plain `unittest discover` run is "unknown" to it).
-python3 -c 'import pytest' 2>/dev/null || die "python3 has no pytest (the e2e's spot.testCommand): pip install pytest"
-TEST_CMD="python3 -m pytest -q -p no:cacheprovider"
+# A python with pytest: python3's own, else the trainer's venv (tests/run.sh makes it), else one
+# made here (cached under ~/.cache/spot).
+PYTEST_PY=python3
+if ! python3 -c 'import pytest' 2>/dev/null; then
+  PYTEST_PY="$REPO/trainer/.venv/bin/python"
+  if ! "$PYTEST_PY" -c 'import pytest' 2>/dev/null; then
+    PYTEST_PY="$HOME/.cache/spot/venv-pytest/bin/python"
+    [ -x "$PYTEST_PY" ] || { python3 -m venv "$HOME/.cache/spot/venv-pytest" && "$PYTEST_PY" -m pip install --quiet pytest==9.2.0; } \
+      || die "cannot install pytest (the e2e's spot.testCommand)"
+  fi
+fi
+TEST_CMD="$PYTEST_PY -m pytest -q -p no:cacheprovider"
 
 UDD="$TMP/user-data"; EXTDIR="$TMP/extensions"
 mkdir -p "$UDD/User" "$UDD/Machine" "$EXTDIR" "$TMP/spot-data"
