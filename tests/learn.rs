@@ -22,11 +22,11 @@ fn repo_root() -> PathBuf {
 
 /// The trainer's Python (the test is ignored unless asked for; then a missing trainer fails it).
 fn trainer_python() -> PathBuf {
+    common::require_ort();
     let python = repo_root().join("trainer/.venv/bin/python");
     assert!(
-        python.is_file() && !common::ort_env().is_empty(),
-        "the trainer venv or ONNX Runtime is missing \
-         (uv sync --project trainer --frozen; bash fixtures/models/setup.sh --runtime-only)"
+        python.is_file(),
+        "the trainer venv is missing: uv sync --project trainer --frozen"
     );
     python
 }
