@@ -22,7 +22,8 @@ Rows:
 - full cold index: `spot index`'s own build timer against the parse-only floor
   (`index_bench floor`: walk, read and tree-sitter-parse every file, nothing else).
 - warm start: wall time of `spot index` on the data dir a cold `spot index` just left
-  (start, load the cache, check every file, exit) against that cold run's wall time.
+  (start, load the cache, check every file, exit) against that cold run's wall time (always
+  cold first in each round: the warm run needs its cache).
 - peak RSS: the maximum resident set of the `spot lsp` process over its whole cold session,
   from start through the build, the cache write and shutdown until it exits (GNU time's %M
   of the process); anchor: ctags' peak RSS.
