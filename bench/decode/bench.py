@@ -3,18 +3,20 @@
 Each engine runs in its own child process (peak RSS per engine, from GNU time), on the same
 prompt token ids (the chat-rendered prompt, tokenized once by transformers: onnxruntime-genai's
 own tokenizer mishandles this GGUF-converted tokenizer.json), greedy, a fixed number of new
-tokens (end-of-sequence ignored); the best of --repeat runs is kept. Prints decode tokens/s,
-prefill tokens/s, time to first token and peak RSS, with ratios spot/anchor. Started by
-bench/decode/run.sh, which builds what it needs.
+tokens (end-of-sequence ignored). The engines are interleaved: each of --repeat rounds runs every
+engine once, in the listed order in even rounds and in the reverse order in odd ones, so that
+drift of a shared machine moves all engines alike. Prints the median over the rounds of decode
+tokens/s, prefill tokens/s, time to first token and peak RSS, and for each spot row against each
+anchor the median of the per-round ratios (the two runs of one round) with their range; nothing
+is best-of-N. Started by bench/decode/run.sh, which builds what it needs.
 
-Memory-bandwidth bound (decode on CPU reads every weight once per token): the machine's read
-bandwidth is measured in the same run (a sum over a 1 GiB int64 array, one thread and one per CPU,
-best of 5, the higher kept); bytes read per decoded token = the weights a token reads (every
+Also printed, as information and not as a bound: the bytes one decoded token reads (every
 initializer of the ONNX graph, or every tensor of the GGUF, at its stored size; an embedding table
-used only by a Gather counts one row) + the KV cache read at the mean decode position (2 x layers x
-kv heads x head dim x (prompt + new/2) x the cache's element size: the graph's past_key_values
-type for ONNX, f16 for llama.cpp). bound tok/s = bandwidth / bytes per token; each engine's decode speed is printed as a
-fraction of it.
+used only by a Gather counts one row; + the KV cache at the mean decode position) and the read
+rate that implies at the measured decode speed (MB/token x tokens/s). An earlier version divided
+by a numpy-sum "read bandwidth" and called the result a bound; spot's decode came out above it
+(107-110%), because a numpy int64 sum is not the machine's peak read rate (and a shared VM's read
+rate moves between runs), so it bounded nothing and was dropped.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +37,7 @@ PROMPT = "Write a Python function that adds two numbers."
 TIME = "/usr/bin/time"
 
 
-def run_child(cmd: list[str]) -> tuple[dict, float]:
+def run_child(cmd: list[str], env: dict | None = None) -> tuple[dict, float]:
     """Runs `cmd` under GNU time, returns (the JSON line it printed, peak RSS in MB).
 
     GNU time measures its own child; a child forked straight from this (large) python process
@@ -45,7 +45,8 @@ def run_child(cmd: list[str]) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as tmp:
         rss_file = Path(tmp) / "rss"
         wrapped = [TIME, "-f", "%M", "-o", str(rss_file), *cmd] if Path(TIME).exists() else cmd
-        proc = subprocess.run(wrapped, check=False, capture_output=True, text=True)
+        proc = subprocess.run(wrapped, check=False, capture_output=True, text=True,
+                              env={**os.environ, **env} if env else None)
         rss_kb = float(rss_file.read_text().split()[-1]) if rss_file.exists() else float("nan")
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -56,35 +57,6 @@ def run_child(cmd: list[str]) -> tuple[dict, float]:
             data.setdefault("text", proc.stdout)
             return data, rss_kb / 1024.0
     raise RuntimeError(f"no JSON stats from {cmd}:\n{proc.stdout[-1000:]}\n{proc.stderr[-1000:]}")
-
-
-def read_bandwidth(gib: int = 1, tries: int = 5) -> tuple[float, str]:
-    """Memory read bandwidth in bytes/s: the best sum over a `gib` GiB int64 array (far larger
-    than any cache), single-threaded and with one thread per CPU (numpy releases the GIL)."""
-    import numpy as np
-
-    a = np.ones(gib * 2**27, dtype=np.int64)
-    threads = os.cpu_count() or 1
-    parts = np.array_split(a, threads)
-
-    def parallel():
-        ts = [threading.Thread(target=p.sum) for p in parts]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-
-    best_bw, how = 0.0, ""
-    for label, f in [("1 thread", a.sum), (f"{threads} threads", parallel)]:
-        for _ in range(tries):
-            t0 = time.perf_counter()
-            f()
-            bw = a.nbytes / (time.perf_counter() - t0)
-            if bw > best_bw:
-                best_bw, how = bw, label
-    parts.clear()  # views of `a`: released with it
-    del a
-    return best_bw, f"numpy int64 sum over {gib} GiB, best of {tries}, {how}"
 
 
 ONNX_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2,
@@ -137,11 +109,19 @@ def kv_bytes_per_token(config: dict, position: float, elem: int) -> float:
         * elem
 
 
-def best(runs: list[tuple[dict, float]]) -> dict:
-    stats = max(runs, key=lambda r: r[0]["decode_tokens_per_s"])[0].copy()
-    stats["prefill_tokens_per_s"] = max(r[0]["prefill_tokens_per_s"] for r in runs)
-    stats["first_token_s"] = min(r[0]["first_token_s"] for r in runs)
-    stats["peak_rss_mb"] = min(r[1] for r in runs)
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def summary(runs: list[tuple[dict, float]]) -> dict:
+    """Medians over the rounds; the per-round values are kept for the paired ratios."""
+    stats = runs[0][0].copy()
+    for key in ("decode_tokens_per_s", "prefill_tokens_per_s", "first_token_s"):
+        stats[key] = median([r[0][key] for r in runs])
+        stats["rounds_" + key] = [r[0][key] for r in runs]
+    stats["peak_rss_mb"] = median([r[1] for r in runs])
     return stats
 
 
@@ -158,6 +138,8 @@ def main():
     p.add_argument("--title", default="SmolLM2-135M-Instruct")
     p.add_argument("--bench-python", default=sys.executable,
                    help="python with onnxruntime-genai and llama-cpp-python")
+    p.add_argument("--llama-python", help="python with llama-cpp-python, where it is another "
+                   "(default: --bench-python)")
     p.add_argument("--prompt-text", help="the prompt, already rendered (default: the chat "
                    "template applied to a coding request)")
     p.add_argument("--new-tokens", type=int, default=128)
@@ -165,12 +147,14 @@ def main():
                    help="also run each --spot-model and --gguf with prompt lookup (N draft "
                    "tokens; spot's --lookup, llama-cpp-python's LlamaPromptLookupDecoding); "
                    "the other rows decode one token per run")
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--llama-omp-passive", action="store_true",
+                   help="also run each GGUF with OMP_WAIT_POLICY=PASSIVE: llama.cpp's OpenMP "
+                   "threads then sleep at barriers instead of spinning, its faster setting on a "
+                   "machine whose cores are busy with other work (slower or equal on an idle one)")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="interleaved rounds (every engine once per round); medians are printed")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
-    bandwidth, bandwidth_how = read_bandwidth()
-    print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s ({bandwidth_how})", file=sys.stderr)
-
     first_model = (args.spot_model + args.genai_model)[0].split("=", 1)[1]
     # The model venv's transformers (reads the HF tokenizer files).
     from transformers import AutoTokenizer
@@ -192,88 +176,91 @@ def main():
                                                add_special_tokens=True)["input_ids"] == ids:
             spot_prompt = prompt[len(head_text):]
 
-    def spot_run(model_dir: str, lookup: int = 0) -> list[tuple[dict, float]]:
-        cmd = [str(args.spot), "generate", "--model", model_dir, "--provider", "cpu",
-               "--max-tokens", str(args.new_tokens), "--ignore-eos", "--stats=json",
-               f"--lookup={lookup}", "--", spot_prompt]
-        runs = [run_child(cmd) for _ in range(args.repeat)]
-        n = runs[0][0].get("n_prompt_tokens")
-        if n is not None and n != len(ids):
-            print(f"warning: spot saw {n} prompt tokens, the other engines {len(ids)}",
-                  file=sys.stderr)
-        return runs
+    def spot_cmd(model_dir: str, lookup: int = 0) -> list[str]:
+        return [str(args.spot), "generate", "--model", model_dir, "--provider", "cpu",
+                "--max-tokens", str(args.new_tokens), "--ignore-eos", "--stats=json",
+                f"--lookup={lookup}", "--", spot_prompt]
 
     def with_text(stats: dict) -> dict:
         if "ids" in stats:
             stats["text"] = tok.decode(stats.pop("ids"), skip_special_tokens=True)
         return stats
 
-    results = []
+    # Every (engine, model) to run: label fields and the command of one run.
+    jobs: list[dict] = []
     for label_dir in args.spot_model:
         label, model_dir = label_dir.split("=", 1)
-        runs = spot_run(model_dir)
-        results.append({"engine": "spot", "model": label, "dir": model_dir, **best(runs)})
-        print(f"spot {label}: {results[-1]['decode_tokens_per_s']:.1f} tokens/s", file=sys.stderr)
+        jobs.append({"engine": "spot", "model": label, "dir": model_dir,
+                     "cmd": spot_cmd(model_dir)})
         if args.lookup:
-            runs = spot_run(model_dir, args.lookup)
-            results.append({"engine": "spot", "model": f"{label} (prompt lookup)",
-                            "dir": model_dir, **best(runs)})
-            print(f"spot {label}, prompt lookup: {results[-1]['decode_tokens_per_s']:.1f} "
-                  f"tokens/s", file=sys.stderr)
+            jobs.append({"engine": "spot", "model": f"{label} (prompt lookup)", "dir": model_dir,
+                         "cmd": spot_cmd(model_dir, args.lookup)})
     for label_dir in args.genai_model:
         label, model_dir = label_dir.split("=", 1)
-        cmd = [args.bench_python, str(HERE / "engine_genai.py"), model_dir, prompt_ids,
-               str(args.new_tokens)]
-        runs = [run_child(cmd) for _ in range(args.repeat)]
-        results.append({"engine": "onnxruntime-genai", "model": label, "dir": model_dir,
-                        **with_text(best(runs))})
-        print(f"genai {label}: {results[-1]['decode_tokens_per_s']:.1f} tokens/s", file=sys.stderr)
+        jobs.append({"engine": "onnxruntime-genai", "model": label, "dir": model_dir,
+                     "cmd": [args.bench_python, str(HERE / "engine_genai.py"), model_dir,
+                             prompt_ids, str(args.new_tokens)]})
         # spot on the very same graph: compares the generation loops alone.
-        try:
-            runs = spot_run(model_dir)
-            results.append({"engine": "spot", "model": f"{label} (genai graph)",
-                            "dir": model_dir, **best(runs)})
-        except RuntimeError as e:
-            print(f"spot on the genai graph failed: {e}", file=sys.stderr)
+        jobs.append({"engine": "spot", "model": f"{label} (genai graph)", "dir": model_dir,
+                     "cmd": spot_cmd(model_dir)})
         # And on that graph with its LM head on the last position only (keep_logits.py; same
         # weights, hard-linked): what prefill costs without the prompt's other logits.
+        graph = Path(model_dir)
         if args.keep_dir:
-            keep = args.keep_dir / Path(model_dir).name
-            if not (keep / "model.onnx").exists():
-                subprocess.run([sys.executable, str(KEEP_LOGITS), model_dir, "--out", str(keep)],
+            graph = args.keep_dir / Path(model_dir).name
+            if not (graph / "model.onnx").exists():
+                subprocess.run([sys.executable, str(KEEP_LOGITS), model_dir, "--out", str(graph)],
                                check=True)
-            try:
-                runs = spot_run(str(keep))
-                results.append({"engine": "spot", "model": f"{label} (last logits only)",
-                                "dir": model_dir, **best(runs)})
-            except RuntimeError as e:
-                print(f"spot on the last-logits graph failed: {e}", file=sys.stderr)
+            jobs.append({"engine": "spot", "model": f"{label} (last logits only)",
+                         "dir": model_dir, "cmd": spot_cmd(str(graph))})
         # And with prompt lookup, on the graph spot's models use (last logits only if made).
         if args.lookup:
-            graph = args.keep_dir / Path(model_dir).name if args.keep_dir else Path(model_dir)
-            try:
-                runs = spot_run(str(graph), args.lookup)
-                results.append({"engine": "spot", "model": f"{label} (prompt lookup)",
-                                "dir": model_dir, **best(runs)})
-            except RuntimeError as e:
-                print(f"spot with prompt lookup failed: {e}", file=sys.stderr)
+            jobs.append({"engine": "spot", "model": f"{label} (prompt lookup)", "dir": model_dir,
+                         "cmd": spot_cmd(str(graph), args.lookup)})
     for label_file in args.gguf:
         label, gguf = label_file.split("=", 1) if "=" in label_file else ("gguf", label_file)
-        cmd = [args.bench_python, str(HERE / "engine_llama.py"), gguf, prompt_ids,
+        cmd = [args.llama_python or args.bench_python, str(HERE / "engine_llama.py"), gguf, prompt_ids,
                str(args.new_tokens)]
-        runs = [run_child(cmd) for _ in range(args.repeat)]
-        results.append({"engine": "llama.cpp", "model": label, "gguf": gguf,
-                        **with_text(best(runs))})
-        print(f"llama.cpp {label}: {results[-1]['decode_tokens_per_s']:.1f} tokens/s",
-              file=sys.stderr)
+        jobs.append({"engine": "llama.cpp", "model": label, "gguf": gguf, "cmd": cmd})
+        if args.llama_omp_passive:
+            jobs.append({"engine": "llama.cpp", "model": f"{label} (OMP passive)", "gguf": gguf,
+                         "cmd": cmd, "env": {"OMP_WAIT_POLICY": "PASSIVE"}})
         if args.lookup:
-            runs = [run_child(cmd + [str(args.lookup)]) for _ in range(args.repeat)]
-            results.append({"engine": "llama.cpp", "model": f"{label} (prompt lookup)",
-                            "gguf": gguf, **with_text(best(runs))})
-            print(f"llama.cpp {label}, prompt lookup: "
-                  f"{results[-1]['decode_tokens_per_s']:.1f} tokens/s", file=sys.stderr)
+            jobs.append({"engine": "llama.cpp", "model": f"{label} (prompt lookup)",
+                         "gguf": gguf, "cmd": cmd + [str(args.lookup)]})
 
-    # Bytes read per decoded token and the bound they imply.
+    # Interleaved rounds: every job once per round, the order reversed every other round.
+    runs: dict[int, list[tuple[dict, float]]] = {i: [] for i in range(len(jobs))}
+    failed: set[int] = set()
+    load_before = os.getloadavg()
+    for rnd in range(args.repeat):
+        order = list(range(len(jobs)))
+        if rnd % 2:
+            order.reverse()
+        for i in order:
+            if i in failed:
+                continue
+            try:
+                runs[i].append(run_child(jobs[i]["cmd"], jobs[i].get("env")))
+            except RuntimeError as e:
+                print(f"{jobs[i]['engine']} {jobs[i]['model']} failed: {e}", file=sys.stderr)
+                failed.add(i)
+                continue
+            print(f"round {rnd + 1}: {jobs[i]['engine']} {jobs[i]['model']}: "
+                  f"{runs[i][-1][0]['decode_tokens_per_s']:.1f} tokens/s", file=sys.stderr)
+    load_after = os.getloadavg()
+    results = []
+    for i, job in enumerate(jobs):
+        if i in failed or not runs[i]:
+            continue
+        n = runs[i][0][0].get("n_prompt_tokens")
+        if job["engine"] == "spot" and n is not None and n != len(ids):
+            print(f"warning: spot saw {n} prompt tokens, the other engines {len(ids)}",
+                  file=sys.stderr)
+        fields = {k: v for k, v in job.items() if k not in ("cmd", "env")}
+        results.append({**fields, **with_text(summary(runs[i]))})
+
+    # Bytes read per decoded token, and the read rate that implies (information, not a bound).
     config = json.loads((Path(first_model) / "config.json").read_text())
     position = len(json.loads(prompt_ids)) + args.new_tokens / 2
     weights: dict[str, tuple[float, float]] = {}
@@ -286,46 +273,47 @@ def main():
         w, kv_elem = weights[key]
         kv = kv_bytes_per_token(config, position, kv_elem)
         r["weight_bytes_per_token"], r["kv_bytes_per_token"] = w, kv
-        r["bound_tokens_per_s"] = bandwidth / (w + kv)
-        r["bandwidth_fraction"] = r["decode_tokens_per_s"] / r["bound_tokens_per_s"]
+        r["read_rate_bytes_per_s"] = (w + kv) * r["decode_tokens_per_s"]
 
-    print(f"\n{args.title}, greedy, {args.new_tokens} new tokens, best of {args.repeat}, "
-          f"{os.cpu_count()} CPUs\n")
+    print(f"\n{args.title}, greedy, {args.new_tokens} new tokens, {args.repeat} interleaved rounds, "
+          f"medians; {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after (1 min)\n")
     head = f"{'engine':<18} {'model':<30} {'decode tok/s':>12} {'prefill tok/s':>13} " \
-           f"{'TTFT ms':>8} {'peak RSS MB':>11}"
+           f"{'TTFT ms':>8} {'peak RSS MB':>11} {'MB/token':>8} {'GB/s read':>9}"
     print(head)
     print("-" * len(head))
     for r in results:
         print(f"{r['engine']:<18} {r['model']:<30} {r['decode_tokens_per_s']:>12.1f} "
               f"{r['prefill_tokens_per_s']:>13.0f} {r['first_token_s'] * 1e3:>8.1f} "
-              f"{r['peak_rss_mb']:>11.0f}")
+              f"{r['peak_rss_mb']:>11.0f} "
+              f"{(r['weight_bytes_per_token'] + r['kv_bytes_per_token']) / 1e6:>8.0f} "
+              f"{r['read_rate_bytes_per_s'] / 1e9:>9.1f}")
     anchors = [r for r in results if r["engine"] != "spot"]
     spots = [r for r in results if r["engine"] == "spot"]
+
+    def paired(s: dict, a: dict, key: str, invert: bool = False) -> str:
+        pairs = list(zip(s["rounds_" + key], a["rounds_" + key]))
+        ratios = [(y / x) if invert else (x / y) for x, y in pairs]
+        return f"{median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
     if anchors and spots:
-        print("\nratios spot / anchor (decode, prefill, 1/TTFT; >1 means spot is faster)")
+        print("\nratios spot / anchor, median of the per-round ratios (range); decode, prefill, "
+              "1/TTFT; >1 means spot is faster")
         for s in spots:
             for a in anchors:
                 print(f"  spot {s['model']:<24} vs {a['engine']} {a['model']:<14}: "
-                      f"decode {s['decode_tokens_per_s'] / a['decode_tokens_per_s']:.2f}x, "
-                      f"prefill {s['prefill_tokens_per_s'] / a['prefill_tokens_per_s']:.2f}x, "
-                      f"TTFT {a['first_token_s'] / s['first_token_s']:.2f}x")
-    print(f"\nmemory-bandwidth bound: {bandwidth / 1e9:.1f} GB/s read ({bandwidth_how}); bytes "
-          f"per decoded token = weights + KV cache at the mean position {position:.0f}")
-    head = f"{'engine':<18} {'model':<30} {'weights MB':>10} {'KV MB':>6} {'bound tok/s':>11} " \
-           f"{'decode tok/s':>12} {'of bound':>8}"
-    print(head)
-    print("-" * len(head))
-    for r in results:
-        print(f"{r['engine']:<18} {r['model']:<30} {r['weight_bytes_per_token'] / 1e6:>10.1f} "
-              f"{r['kv_bytes_per_token'] / 1e6:>6.1f} {r['bound_tokens_per_s']:>11.1f} "
-              f"{r['decode_tokens_per_s']:>12.1f} {r['bandwidth_fraction']:>8.0%}")
+                      f"decode {paired(s, a, 'decode_tokens_per_s')}, "
+                      f"prefill {paired(s, a, 'prefill_tokens_per_s')}, "
+                      f"TTFT {paired(s, a, 'first_token_s', invert=True)}")
+    print(f"\nMB/token: weights + KV cache a decoded token reads (mean position {position:.0f}); "
+          "GB/s read = MB/token x decode tok/s. Information only: no bound is implied.")
     print("\nfirst 60 characters of each output:")
     for r in results:
         print(f"  {r['engine']} {r['model']}: {r['text'][:60]!r}")
     if args.json:
-        args.json.write_text(json.dumps({"bandwidth_bytes_per_s": bandwidth,
-                                         "bandwidth_method": bandwidth_how,
-                                         "results": results}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"rounds": args.repeat, "load_average":
+                                         [load_before, load_after], "results": results},
+                                        indent=1) + "\n")
 
 
 if __name__ == "__main__":

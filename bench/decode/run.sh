@@ -11,10 +11,12 @@
 # GGUFs of the same weights (make_gguf.py).
 # --model qwen0.5b-random: bench/decode/build_qwen_random.py builds (once, under <data>/build/)
 # the random-weight Qwen2 checkpoint, its onnxruntime-genai fp32 and int4 graphs and f32 / Q4_0
-# GGUFs; every engine then runs those. bench.py also measures the memory read bandwidth and prints
-# each engine's decode speed as a fraction of the bound it implies.
+# GGUFs; every engine then runs those. bench.py runs the engines interleaved (--repeat rounds, every
+# engine once per round, the order reversed every other round) and prints medians and the median
+# of the per-round ratios against each anchor; it also prints the bytes a decoded token reads and
+# the read rate that implies (information only: not a bound).
 # Usage: bench/decode/run.sh [--model smollm2|qwen0.5b-random] [--new-tokens N] [--repeat R]
-#        (other args go to bench.py)
+#        [--llama-omp-passive] (other args go to bench.py)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
