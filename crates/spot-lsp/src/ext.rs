@@ -243,7 +243,7 @@ pub struct IndexStatus {
     pub root: Option<String>,
     /// Buffer edits received but not yet in the index (not a reason to push a status).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(test, ts(optional))]
+    #[cfg_attr(test, ts(optional, as = "Option<u32>"))]
     pub pending_changes: Option<u64>,
 }
 
@@ -288,6 +288,8 @@ pub enum JobKind {
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
+    /// A JSON number (never near 2^53).
+    #[cfg_attr(test, ts(type = "number"))]
     pub id: u64,
     pub kind: JobKind,
     /// The stage's name: `starting`, `loadingModel`, `localizing`, `testing`, `generating`,
@@ -353,6 +355,7 @@ pub struct LearnArgs {
 #[serde(rename_all = "camelCase")]
 pub struct LearnResult {
     pub started: bool,
+    #[cfg_attr(test, ts(type = "number"))]
     pub job: u64,
 }
 

@@ -110,7 +110,7 @@ export type IndexStatus = { state: IndexState, files?: number, symbols?: number,
 /**
  * Buffer edits received but not yet in the index (not a reason to push a status).
  */
-pendingChanges?: bigint, };
+pendingChanges?: number, };
 
 export type ModelState = "unloaded" | "loading" | "ready" | "unavailable";
 
@@ -127,7 +127,11 @@ error?: string, };
 
 export type JobKind = "issueToPatch" | "codeAction" | "learn";
 
-export type Job = { id: bigint, kind: JobKind, 
+export type Job = { 
+/**
+ * A JSON number (never near 2^53).
+ */
+id: number, kind: JobKind, 
 /**
  * The stage's name: `starting`, `loadingModel`, `localizing`, `testing`, `generating`,
  * `validating`, `ranking`, `learning`.
@@ -148,7 +152,7 @@ export type CancelResult = { cancelled: number, };
 
 export type LearnArgs = { rollback?: boolean, };
 
-export type LearnResult = { started: boolean, job: bigint, };
+export type LearnResult = { started: boolean, job: number, };
 
 export type RollbackResult = { rolledBack: boolean, active: string | null, };
 
