@@ -6,7 +6,8 @@
 #
 # Usage: tests/backend/server.sh install      builds the venv if missing (prints a line per phase)
 #        tests/backend/server.sh path         prints the venv's python, or exits 1 if not installed
-#        tests/backend/server.sh serve PORT   runs the server in the foreground on 127.0.0.1:PORT
+#        tests/backend/server.sh serve PORT [ARGS]  runs the server in the foreground on
+#                                     127.0.0.1:PORT (ARGS go to llama_cpp.server, e.g. --api_key K)
 # Env: SPOT_LLAMA_VENV (default ~/.cache/spot/venv-llama-cpp-<version>);
 #      SPOT_DATA_DIR (where setup.sh puts the GGUF; default ~/.local/share/spot).
 # Cold install measured on 2 cores: see tests/backend/README.md. Needs a C/C++ compiler; cmake
@@ -85,7 +86,10 @@ case "${1:-}" in
   gguf) [ -f "$gguf" ] && echo "$gguf" ;;
   serve)
     installed || { say "not installed: run tests/backend/server.sh install"; exit 1; }
+    port="${2:?port}"
+    shift 2
+    # Extra arguments go to the server (e.g. --api_key KEY).
     exec "$venv/bin/python" -m llama_cpp.server --model "$gguf" --host 127.0.0.1 \
-      --port "${2:?port}" --n_ctx 2048 --model_alias smollm2 ;;
+      --port "$port" --n_ctx 2048 --model_alias smollm2 "$@" ;;
   *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
