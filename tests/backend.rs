@@ -57,7 +57,10 @@ impl Server {
             .arg("path")
             .output()
             .is_ok_and(|o| o.status.success());
-        assert!(installed, "the test server is not installed: {NEEDS_SERVER}");
+        assert!(
+            installed,
+            "the test server is not installed: {NEEDS_SERVER}"
+        );
         let log = std::env::temp_dir().join(format!("spot-backend-server-{port}.log"));
         let log = std::fs::File::create(log).expect("server log");
         let child = Command::new("bash")
@@ -231,7 +234,10 @@ fn cancelling_drops_the_request_promptly() {
         .generate("Hello", &params, &CancelToken::new(), &mut |_| {})
         .expect("served after the cancel");
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(10), "the next request took {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the next request took {took:?}"
+    );
 
     // The command line: `spot generate` killed mid-answer leaves the server serving.
     let mut child = Command::new(spot_bin())
@@ -251,7 +257,11 @@ fn cancelling_drops_the_request_promptly() {
     child.kill().expect("kill spot");
     let _ = child.wait();
     let (code, out, err) = spot(
-        &[&["generate", "--max-tokens", "4"][..], &backend(&server.url(), &["Hi"])].concat(),
+        &[
+            &["generate", "--max-tokens", "4"][..],
+            &backend(&server.url(), &["Hi"]),
+        ]
+        .concat(),
         &[],
     );
     assert_eq!(code, Some(0), "{err}");
@@ -295,7 +305,11 @@ fn a_server_killed_mid_answer_is_one_clear_error_then_works_again() {
     // Up again on the same port: works.
     let _server = Server::start_on(port, &[]);
     let (code, out, err) = spot(
-        &[&["generate", "--max-tokens", "4"][..], &backend(&url, &["Hi"])].concat(),
+        &[
+            &["generate", "--max-tokens", "4"][..],
+            &backend(&url, &["Hi"]),
+        ]
+        .concat(),
         &[],
     );
     assert_eq!(code, Some(0), "{err}");
@@ -308,7 +322,10 @@ fn a_wrong_model_name_or_key_is_one_clear_error_and_the_key_is_never_shown() {
     let key = "sk-spot-test-0123456789";
     let server = Server::start(&["--api_key", key]);
     let url = server.url();
-    let envs = [("SPOT_TEST_KEY", key), ("SPOT_TEST_BAD_KEY", "sk-wrong-9876543210")];
+    let envs = [
+        ("SPOT_TEST_KEY", key),
+        ("SPOT_TEST_BAD_KEY", "sk-wrong-9876543210"),
+    ];
     let with_key = |var: &'static str, model: &'static str| -> (Option<i32>, String, String) {
         spot(
             &[
@@ -346,7 +363,10 @@ fn a_wrong_model_name_or_key_is_one_clear_error_and_the_key_is_never_shown() {
     let line = error_line(&err);
     assert!(line.contains("HTTP 401"), "{line}");
     assert!(line.contains("$SPOT_TEST_BAD_KEY"), "{line}");
-    assert!(!err.contains("sk-wrong-9876543210") && !err.contains(key), "{err}");
+    assert!(
+        !err.contains("sk-wrong-9876543210") && !err.contains(key),
+        "{err}"
+    );
 
     let (code, _, err) = spot(&[&["generate"][..], &backend(&url, &["Hi"])].concat(), &[]);
     assert_ne!(code, Some(0));
@@ -408,7 +428,15 @@ fn patch_and_rerank_through_the_server() {
     // The rerank scores files through /v1/completions with echo and logprobs.
     let (code, _, err) = spot(
         &[
-            &["--log", "spot=info", "localize", dir, issue, "--rerank", "2"][..],
+            &[
+                "--log",
+                "spot=info",
+                "localize",
+                dir,
+                issue,
+                "--rerank",
+                "2",
+            ][..],
             &backend(&url, &[]),
         ]
         .concat(),
@@ -426,18 +454,30 @@ fn the_servers_scores_are_the_models() {
         .expect("connects");
     let cancel = CancelToken::new();
     let prompt = "def add(a, b):\n    return";
-    let (good, each) = model.score_each(prompt, " a + b\n", &cancel).expect("scores");
-    let bad = model.score(prompt, " banana telescope\n", &cancel).expect("scores");
+    let (good, each) = model
+        .score_each(prompt, " a + b\n", &cancel)
+        .expect("scores");
+    let bad = model
+        .score(prompt, " banana telescope\n", &cancel)
+        .expect("scores");
     assert!(good.tokens >= 3 && each.len() == good.tokens, "{good:?}");
     assert!(good.mean_nll() < 1.5, "{good:?} {each:?}");
-    assert!(bad.mean_nll() > good.mean_nll() + 2.0, "{bad:?} vs {good:?}");
+    assert!(
+        bad.mean_nll() > good.mean_nll() + 2.0,
+        "{bad:?} vs {good:?}"
+    );
     // The same model in ONNX (fp32) scores about the same as the server's Q4_1 GGUF.
     let data = std::env::var_os("SPOT_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/spot"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share/spot")
+        });
     let dir = spot_model::default_model_dir(&data);
     if !dir.join("model.onnx").is_file() || !common::ort_available() {
-        eprintln!("*** SKIP the ONNX comparison: no default model at {} ***", dir.display());
+        eprintln!(
+            "*** SKIP the ONNX comparison: no default model at {} ***",
+            dir.display()
+        );
         return;
     }
     let ort = common::ort_env();
@@ -452,7 +492,10 @@ fn the_servers_scores_are_the_models() {
     })
     .expect("runtime");
     let local = Model::load(&rt, &dir).expect("the default model");
-    let (want, _) = local.score_each(prompt, " a + b\n", &cancel).expect("scores");
+    let (want, _) = local
+        .score_each(prompt, " a + b\n", &cancel)
+        .expect("scores");
+    eprintln!("the default model: ONNX fp32 {want:?}, the server's Q4_1 GGUF {good:?}");
     assert_eq!(want.tokens, good.tokens, "{want:?} vs {good:?}");
     assert!(
         (want.nll - good.nll).abs() < 0.25 * want.nll.max(1.0),
@@ -509,7 +552,10 @@ fn by_default_generate_and_patch_open_no_network_socket() {
     }
     let tiny = repo_root().join("fixtures/models/tiny");
     let tiny = tiny.to_str().expect("utf-8");
-    let (ok, calls) = network_calls(&["generate", "--model", tiny, "--max-tokens", "4", "def"], &[]);
+    let (ok, calls) = network_calls(
+        &["generate", "--model", tiny, "--max-tokens", "4", "def"],
+        &[],
+    );
     assert!(ok, "spot generate under strace");
     assert!(calls.is_empty(), "network calls: {calls:#?}");
     let ws = common::fixture(REPO);
@@ -550,9 +596,22 @@ fn with_a_backend_spot_connects_to_that_address_only() {
     let dir = ws.path().to_str().expect("utf-8");
     let key_args = ["--backend-key-env", "SPOT_TEST_KEY"];
     for args in [
-        [&["generate", "--max-tokens", "4"][..], &backend(&url, &["Hi"]), &key_args].concat(),
         [
-            &["patch", dir, "is_adult(18) is False", "--candidates", "1", "--max-tokens", "32"][..],
+            &["generate", "--max-tokens", "4"][..],
+            &backend(&url, &["Hi"]),
+            &key_args,
+        ]
+        .concat(),
+        [
+            &[
+                "patch",
+                dir,
+                "is_adult(18) is False",
+                "--candidates",
+                "1",
+                "--max-tokens",
+                "32",
+            ][..],
             &backend(&url, &[]),
             &key_args,
         ]

@@ -23,6 +23,13 @@ export SPOT_REQUIRE_TRAINER=1
 echo "== Rust: unit, model, CLI and LSP end-to-end tests"
 cargo test --workspace --locked
 
+# The OpenAI-compatible backend (issue 23) against a real llama.cpp server: llama-cpp-python's,
+# built from source once into ~/.cache/spot (~3 min on 2 cores the first time, seconds after),
+# serving the default model's GGUF. In a plain `cargo test` these tests show as ignored.
+echo "== OpenAI-compatible backend against a llama.cpp server (tests/backend/server.sh)"
+bash tests/backend/server.sh install
+cargo test --locked -p spot --test backend -- --ignored --test-threads=1
+
 echo "== fixtures: repository builder"
 python3 -m unittest fixtures/repos/test_make_repos.py
 

@@ -689,16 +689,16 @@ pub fn issue_to_patch(
 
     // 5. No failing test to aim at: the one-line edit the model prefers given the issue.
     if opts.mutants > 0 && !targeted && Instant::now() < deadline {
-        let picked = match ranked_mutants(ws, model, issue, &snippets, focus, opts, cancel, progress)
-        {
-            Ok(ranked) => pick_mutant(ws, &snippets, ranked, gate.as_ref(), cancel),
-            // A server without prompt log-probabilities: the model cannot rank them.
-            Err(PatchError::Model(e @ ModelError::ScoringUnsupported { .. })) => {
-                tracing::warn!("one-line edits skipped, the model cannot rank them: {e}");
-                Err(format!("the model cannot rank them: {e}"))
-            }
-            Err(e) => return Err(e),
-        };
+        let picked =
+            match ranked_mutants(ws, model, issue, &snippets, focus, opts, cancel, progress) {
+                Ok(ranked) => pick_mutant(ws, &snippets, ranked, gate.as_ref(), cancel),
+                // A server without prompt log-probabilities: the model cannot rank them.
+                Err(PatchError::Model(e @ ModelError::ScoringUnsupported { .. })) => {
+                    tracing::warn!("one-line edits skipped, the model cannot rank them: {e}");
+                    Err(format!("the model cannot rank them: {e}"))
+                }
+                Err(e) => return Err(e),
+            };
         match picked {
             Ok((edits, answer, gain, passed_after)) => {
                 return Ok(Patch {

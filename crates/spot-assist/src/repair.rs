@@ -224,8 +224,8 @@ impl TestGate {
         let narrowed = narrow(cmd, report.runner, &report, &target);
         // A candidate may loop for ever or allocate without bound: its runs get a limit in
         // proportion to the baseline's time instead of the whole limit.
-        let candidate_limit = Duration::from_secs_f64((out.seconds * 5.0 + 5.0).max(10.0))
-            .min(timeout);
+        let candidate_limit =
+            Duration::from_secs_f64((out.seconds * 5.0 + 5.0).max(10.0)).min(timeout);
         let run = run.with_timeout(candidate_limit);
         let mut runs = vec![run];
         for _ in 1..workers.max(1) {

@@ -215,9 +215,8 @@ impl ModelSlot {
             Spec::Dir(dir) => probe_problem(dir, &self.source.runtime()),
             Spec::Remote(config) => {
                 let url = config.url.as_str();
-                (!(url.starts_with("http://") || url.starts_with("https://"))).then(|| {
-                    format!("the backend URL `{url}` is not an http:// or https:// URL")
-                })
+                (!(url.starts_with("http://") || url.starts_with("https://")))
+                    .then(|| format!("the backend URL `{url}` is not an http:// or https:// URL"))
             }
         };
         *self.probe.write() = Some((spec, problem.clone()));

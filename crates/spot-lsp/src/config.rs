@@ -254,7 +254,10 @@ fn parse_backend(v: &Value, warnings: &mut Vec<String>) -> Option<BackendSetting
     let url = match text("url") {
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => u.to_owned(),
         _ => {
-            problems.push("`url` must be an http:// or https:// URL (e.g. http://127.0.0.1:8080/v1)".to_owned());
+            problems.push(
+                "`url` must be an http:// or https:// URL (e.g. http://127.0.0.1:8080/v1)"
+                    .to_owned(),
+            );
             String::new()
         }
     };
@@ -380,7 +383,10 @@ mod tests {
         let b = s.backend.expect("a backend");
         assert_eq!(b.url, "http://127.0.0.1:11434/v1");
         let (config, warning) = b.remote_config();
-        assert_eq!((config.model.as_str(), config.api_key), ("qwen2.5-coder:7b", None));
+        assert_eq!(
+            (config.model.as_str(), config.api_key),
+            ("qwen2.5-coder:7b", None)
+        );
         assert!(warning.expect("unset").contains("SPOT_TEST_UNSET_KEY_VAR"));
         let (s, w) = Settings::from_json(Some(&json!({ "backend": {
             "kind": "anthropic", "url": "127.0.0.1:8080", "colour": 1

@@ -6,6 +6,10 @@
 //! (the HF/optimum layout, or an onnxruntime-genai one) and [`Model::generate`] streams text.
 //! One [`Model`] is shared by every request: its ONNX session sits behind a lock, so concurrent
 //! generations queue and each can be cancelled while it waits or between tokens.
+//!
+//! Opt-in, [`Model::connect`] puts an OpenAI-compatible server (Ollama, llama-server, vLLM) behind
+//! the same [`Model`] (`remote.rs`): nothing here opens a socket unless a shell passes it a
+//! [`RemoteConfig`].
 
 mod chat;
 mod dir;
@@ -341,7 +345,9 @@ pub enum ModelError {
     /// edits) is unavailable, and callers rank by the other evidence.
     #[error("the model server {url} cannot score text: {message}")]
     ScoringUnsupported { url: String, message: String },
-    #[error("{what} needs the local model's tokenizer; the model server {url} has none spot can use")]
+    #[error(
+        "{what} needs the local model's tokenizer; the model server {url} has none spot can use"
+    )]
     RemoteUnsupported { url: String, what: &'static str },
     #[error("cancelled")]
     Cancelled,
@@ -544,7 +550,6 @@ impl OnnxModel {
             generate::score_ids_each(self, &prompt_ids, &target_ids, cancel, Some(&mut each))?;
         Ok((score, each))
     }
-
 }
 
 /// The model every caller uses: a local ONNX model ([`Model::load`], the default) or an
@@ -555,6 +560,9 @@ pub struct Model {
     engine: Engine,
 }
 
+// One `Model` per loaded model, kept in an `Arc` and never moved in bulk: the size difference
+// between the engines costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Onnx(OnnxModel),
     Remote(remote::RemoteModel),
@@ -769,15 +777,13 @@ fn unsupported(m: &remote::RemoteModel, what: &'static str) -> ModelError {
     }
 }
 
-/// The crate's tests reach into the ONNX engine (its session lock, its fallbacks).
 #[cfg(test)]
-impl std::ops::Deref for Model {
-    type Target = OnnxModel;
-
-    fn deref(&self) -> &OnnxModel {
+impl Model {
+    /// The crate's tests reach into the ONNX engine (its session lock, its fallbacks).
+    pub(crate) fn onnx(&self) -> &OnnxModel {
         match &self.engine {
             Engine::Onnx(m) => m,
-            Engine::Remote(_) => unreachable!("the crate's tests deref local models only"),
+            Engine::Remote(_) => unreachable!("the crate's tests use local models here"),
         }
     }
 }

@@ -211,7 +211,9 @@ impl RemoteModel {
         let body = match self.whole("models", None, cancel) {
             Ok(body) => body,
             // No model list: the first request will say what is wrong, if anything.
-            Err(ModelError::Remote { status: Some(404), .. }) => return Ok(()),
+            Err(ModelError::Remote {
+                status: Some(404), ..
+            }) => return Ok(()),
             Err(e) => return Err(e),
         };
         let ids: Vec<String> = body
@@ -224,7 +226,7 @@ impl RemoteModel {
                     .collect()
             })
             .unwrap_or_default();
-        if ids.is_empty() || ids.iter().any(|id| *id == self.config.model) {
+        if ids.is_empty() || ids.contains(&self.config.model) {
             return Ok(());
         }
         Err(ModelError::RemoteUnknownModel {
@@ -259,7 +261,13 @@ impl RemoteModel {
         }
         let mut body = self.sampling(params);
         body["prompt"] = json!(prompt);
-        self.stream("completions", body, estimate_tokens(prompt), cancel, on_text)
+        self.stream(
+            "completions",
+            body,
+            estimate_tokens(prompt),
+            cancel,
+            on_text,
+        )
     }
 
     /// Streams the assistant's reply to `messages` (`/v1/chat/completions`).
@@ -275,7 +283,10 @@ impl RemoteModel {
         }
         let mut body = self.sampling(params);
         body["messages"] = json!(messages);
-        let n_prompt = messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum();
+        let n_prompt = messages
+            .iter()
+            .map(|m| estimate_tokens(&m.content) + 4)
+            .sum();
         self.stream("chat/completions", body, n_prompt, cancel, on_text)
     }
 
@@ -316,10 +327,7 @@ impl RemoteModel {
         let mut finish: Option<String> = None;
         let mut usage: Option<(usize, usize)> = None;
         let mut done = false;
-        loop {
-            let Some(line) = self.next(&rx, cancel)? else {
-                break;
-            };
+        while let Some(line) = self.next(&rx, cancel)? {
             let line = line.trim_end_matches(['\r', '\n']);
             let Some(data) = line.strip_prefix("data:") else {
                 if line.is_empty() || line.starts_with(':') || line.starts_with("event:") {
@@ -444,9 +452,8 @@ impl RemoteModel {
         let offsets = logprobs.get("text_offset").and_then(Value::as_array);
         let tops = logprobs.get("top_logprobs").and_then(Value::as_array);
         let (Some(tokens), Some(lps), Some(offsets)) = (tokens, lps, offsets) else {
-            return Err(self.no_scoring(
-                "its logprobs lack tokens, token_logprobs or text_offset".to_owned(),
-            ));
+            return Err(self
+                .no_scoring("its logprobs lack tokens, token_logprobs or text_offset".to_owned()));
         };
         // Offsets count characters of the echoed text; the generated token starts at its end.
         let prompt_chars = prompt.chars().count();
@@ -475,7 +482,11 @@ impl RemoteModel {
             let best = tops
                 .and_then(|t| t.get(i))
                 .and_then(Value::as_object)
-                .map(|top| top.values().filter_map(Value::as_f64).fold(f64::MIN, f64::max));
+                .map(|top| {
+                    top.values()
+                        .filter_map(Value::as_f64)
+                        .fold(f64::MIN, f64::max)
+                });
             if best.is_some_and(|best| lp >= best - 1e-6) {
                 score.correct += 1;
             }
@@ -665,7 +676,10 @@ fn request(
             let mut text = String::new();
             let msg = match (&mut reader).take(BODY_LIMIT).read_to_string(&mut text) {
                 Ok(_) => Msg::Data(text),
-                Err(e) => ctx.fail(None, format!("cannot read its answer: {}", io_text(&e, ctx))),
+                Err(e) => ctx.fail(
+                    None,
+                    format!("cannot read its answer: {}", io_text(&e, ctx)),
+                ),
             };
             let _ = tx.send(msg);
         }
@@ -681,10 +695,9 @@ fn request(
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(ctx.fail(
-                            None,
-                            format!("the stream broke off: {}", io_text(&e, ctx)),
-                        ));
+                        let _ = tx.send(
+                            ctx.fail(None, format!("the stream broke off: {}", io_text(&e, ctx))),
+                        );
                         return;
                     }
                 }
@@ -821,7 +834,10 @@ mod tests {
     #[test]
     fn server_messages_are_found_in_the_usual_shapes() {
         let m = |s: &str| server_message(&serde_json::from_str(s).unwrap());
-        assert_eq!(m(r#"{"error":{"message":"model 'x' not found"}}"#), "model 'x' not found");
+        assert_eq!(
+            m(r#"{"error":{"message":"model 'x' not found"}}"#),
+            "model 'x' not found"
+        );
         assert_eq!(m(r#"{"error":"bad\nthing"}"#), "bad thing");
         assert_eq!(m(r#"{"detail":"Not Found"}"#), "Not Found");
     }
@@ -832,7 +848,10 @@ mod tests {
         let e = RemoteModel::connect(RemoteConfig::new("localhost:8080", "m"), &cancel)
             .err()
             .expect("no scheme");
-        assert!(e.to_string().contains("not an http:// or https:// URL"), "{e}");
+        assert!(
+            e.to_string().contains("not an http:// or https:// URL"),
+            "{e}"
+        );
         let e = RemoteModel::connect(RemoteConfig::new("http://127.0.0.1:1/v1", " "), &cancel)
             .err()
             .expect("no model");
@@ -842,12 +861,18 @@ mod tests {
     #[test]
     fn a_closed_port_is_one_clear_line() {
         // Port 1 on loopback: nothing listens there.
-        let e = RemoteModel::connect(RemoteConfig::new("http://127.0.0.1:1/v1", "m"), &CancelToken::new())
-            .err()
-            .expect("nothing listens on port 1");
+        let e = RemoteModel::connect(
+            RemoteConfig::new("http://127.0.0.1:1/v1", "m"),
+            &CancelToken::new(),
+        )
+        .err()
+        .expect("nothing listens on port 1");
         let text = e.to_string();
         assert!(!text.contains('\n'), "{text}");
         assert!(text.contains("127.0.0.1:1"), "{text}");
-        assert!(text.contains("refused") || text.contains("failed"), "{text}");
+        assert!(
+            text.contains("refused") || text.contains("failed"),
+            "{text}"
+        );
     }
 }

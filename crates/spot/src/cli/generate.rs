@@ -12,8 +12,8 @@ use anyhow::Context;
 
 use spot_base::cancel::CancelToken;
 use spot_model::{
-    default_model_dir, ApiKey, ChatMessage, GenerateParams, Model, Provider, RemoteConfig,
-    Runtime, RuntimeOptions,
+    default_model_dir, ApiKey, ChatMessage, GenerateParams, Model, Provider, RemoteConfig, Runtime,
+    RuntimeOptions,
 };
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +119,9 @@ impl BackendArgs {
         if let Some(var) = &self.backend_key_env {
             let key = std::env::var(var).ok().filter(|k| !k.is_empty());
             let Some(key) = key else {
-                anyhow::bail!("--backend-key-env {var}: the environment variable {var} is unset or empty");
+                anyhow::bail!(
+                    "--backend-key-env {var}: the environment variable {var} is unset or empty"
+                );
             };
             config.api_key = Some(ApiKey::new(key, format!("${var}")));
         }
