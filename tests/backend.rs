@@ -503,6 +503,67 @@ fn the_servers_scores_are_the_models() {
     );
 }
 
+#[test]
+#[ignore = "needs the llama.cpp test server: tests/backend/server.sh install; cargo test --test backend -- --ignored"]
+fn a_server_that_cannot_score_leaves_ranking_to_the_other_evidence() {
+    // Without logits_all, llama-cpp-python refuses prompt logprobs (HTTP 500, "logprobs is not
+    // supported…"), as Ollama and llama-server do in their own ways.
+    let server = Server::start(&["--logits_all", "false"]);
+    let url = server.url();
+    let model = Model::connect(RemoteConfig::new(url.as_str(), MODEL), &CancelToken::new())
+        .expect("connects");
+    let e = model
+        .score(
+            "def add(a, b):\n    return",
+            " a + b\n",
+            &CancelToken::new(),
+        )
+        .expect_err("cannot score");
+    assert!(matches!(e, ModelError::ScoringUnsupported { .. }), "{e}");
+    let ws = common::fixture(REPO);
+    let dir = ws.path().to_str().expect("utf-8 path");
+    let issue = "is_adult(18) returns False, but 18-year-olds are adults";
+    // issue-to-patch: the answers still come, the one-line edits are skipped with a reason.
+    let (code, out, err) = spot(
+        &[
+            &[
+                "patch",
+                dir,
+                issue,
+                "--candidates",
+                "1",
+                "--max-tokens",
+                "64",
+                "--json",
+            ][..],
+            &backend(&url, &[]),
+        ]
+        .concat(),
+        &[],
+    );
+    assert!(matches!(code, Some(0 | 1)), "{code:?}: {err}");
+    assert!(!err.contains("error"), "{err}");
+    // Reached only when the model's answer does not apply (this tiny model's often does).
+    if out.contains("one-line edits") {
+        assert!(out.contains("cannot rank"), "{out}");
+    }
+    // The rerank is skipped with a log line; the localization is printed as it was.
+    let (code, out, err) = spot(
+        &[
+            &["localize", dir, issue, "--rerank", "2"][..],
+            &backend(&url, &[]),
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("calc.py"), "{out}");
+    assert!(
+        err.contains("no model rerank") && err.contains("cannot score"),
+        "{err}"
+    );
+}
+
 /// `strace -f` network calls of `spot ARGS`: each `socket`/`connect` line.
 fn network_calls(args: &[&str], envs: &[(&str, &str)]) -> (bool, Vec<String>) {
     let traces = tempfile::tempdir().expect("tmp");

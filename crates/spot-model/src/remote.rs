@@ -433,12 +433,15 @@ impl RemoteModel {
         });
         let answer = match self.whole("completions", Some(&body), cancel) {
             Ok(answer) => answer,
-            // A server that refuses the fields (400/422/501) cannot score; others are errors.
+            // A server that refuses the fields cannot score (llama-cpp-python without
+            // logits_all answers 500 "logprobs is not supported…"); other failures are errors.
             Err(ModelError::Remote {
-                status: Some(status @ (400 | 422 | 501)),
+                status: Some(status),
                 message,
                 ..
-            }) => return Err(self.no_scoring(format!("HTTP {status}: {message}"))),
+            }) if refuses_scoring(status, &message) => {
+                return Err(self.no_scoring(message));
+            }
             Err(e) => return Err(e),
         };
         let logprobs = answer
@@ -704,6 +707,13 @@ fn request(
             }
         }
     }
+}
+
+/// Whether an HTTP error to a scoring request says the server cannot score: a refusal of the
+/// request's fields (400, 422, 501), or any error that names them.
+fn refuses_scoring(status: u16, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    matches!(status, 400 | 422 | 501) || m.contains("logprob") || m.contains("echo")
 }
 
 /// A failed request (no HTTP status) in a few words.
