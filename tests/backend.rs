@@ -222,6 +222,7 @@ fn cancelling_drops_the_request_promptly() {
     let result = worker.join().expect("no panic");
     let took = cancelled_at.elapsed();
     assert!(matches!(result, Err(ModelError::Cancelled)), "{result:?}");
+    eprintln!("cancelled mid-answer: generate returned {took:?} after the cancel");
     assert!(took < Duration::from_millis(500), "cancel took {took:?}");
     // The server dropped the abandoned answer (1500 tokens, ~30 s here): a new short request is
     // served at once.
@@ -234,6 +235,7 @@ fn cancelling_drops_the_request_promptly() {
         .generate("Hello", &params, &CancelToken::new(), &mut |_| {})
         .expect("served after the cancel");
     let took = started.elapsed();
+    eprintln!("the next request after the cancel took {took:?}");
     assert!(
         took < Duration::from_secs(10),
         "the next request took {took:?}"
@@ -570,7 +572,7 @@ fn network_calls(args: &[&str], envs: &[(&str, &str)]) -> (bool, Vec<String>) {
     let out_file = traces.path().join("trace");
     let data = tempfile::tempdir().expect("data");
     let status = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=%network", "-o"])
+        .args(["-f", "-qq", "-e", "trace=%network,execve", "-o"])
         .arg(&out_file)
         .arg(spot_bin())
         .args(args)
@@ -582,9 +584,16 @@ fn network_calls(args: &[&str], envs: &[(&str, &str)]) -> (bool, Vec<String>) {
         .status()
         .expect("run strace");
     let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    // The control: the trace saw spot start (so an empty list means no network call).
+    assert!(
+        text.lines()
+            .any(|l| l.contains("execve(") && l.contains(&*spot_bin().to_string_lossy())),
+        "strace did not trace spot:\n{text}"
+    );
     let calls = text
         .lines()
-        .filter(|l| !l.contains("AF_UNIX") && !l.contains("+++") && !l.contains("---"))
+        .filter(|l| !l.contains("execve(") && !l.contains("AF_UNIX"))
+        .filter(|l| !l.contains("+++") && !l.contains("---"))
         .map(str::to_owned)
         .collect();
     (status.success(), calls)
