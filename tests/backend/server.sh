@@ -10,7 +10,8 @@
 #                                     127.0.0.1:PORT (ARGS go to llama_cpp.server, e.g. --api_key K)
 # Env: SPOT_LLAMA_VENV (default ~/.cache/spot/venv-llama-cpp-<version>);
 #      SPOT_DATA_DIR (where setup.sh puts the GGUF; default ~/.local/share/spot).
-# Cold install measured on 2 cores: see tests/backend/README.md. Needs a C/C++ compiler; cmake
+# Cold install: 182 s measured on 2 cores shared with a cargo build (llama.cpp compiling is most
+# of it); 1 s once cached. Needs a C/C++ compiler (gcc/g++); cmake
 # and ninja come from PyPI (build isolation).
 set -euo pipefail
 
