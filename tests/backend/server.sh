@@ -92,5 +92,5 @@ case "${1:-}" in
     # Extra arguments go to the server (e.g. --api_key KEY).
     exec "$venv/bin/python" -m llama_cpp.server --model "$gguf" --host 127.0.0.1 \
       --port "$port" --n_ctx 2048 --model_alias smollm2 "$@" ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac
