@@ -600,7 +600,7 @@ pub fn issue_to_patch(
             of,
             tokens,
         });
-        let mut generation = model.generate(&full_prompt, &params, cancel, &mut |_| {
+        let mut on_text = |_: &str| {
             tokens += 1;
             if tokens.is_multiple_of(16) {
                 progress(JobStage::Generating {
@@ -609,7 +609,14 @@ pub fn issue_to_patch(
                     tokens,
                 });
             }
-        })?;
+        };
+        // A primed answer continues the rendered prompt; a plain one is the reply to the
+        // messages (the same prompt for a local model; a server applies its own template).
+        let mut generation = if primed {
+            model.generate(&full_prompt, &params, cancel, &mut on_text)?
+        } else {
+            model.chat(&plain_messages, &params, cancel, &mut on_text)?
+        };
         let t = &generation.timings;
         tracing::info!(
             "candidate {candidate}: {} tokens in {:.1} s ({:.1} tokens/s after a {:.1} s prefill \
@@ -682,8 +689,17 @@ pub fn issue_to_patch(
 
     // 5. No failing test to aim at: the one-line edit the model prefers given the issue.
     if opts.mutants > 0 && !targeted && Instant::now() < deadline {
-        let ranked = ranked_mutants(ws, model, issue, &snippets, focus, opts, cancel, progress)?;
-        match pick_mutant(ws, &snippets, ranked, gate.as_ref(), cancel) {
+        let picked =
+            match ranked_mutants(ws, model, issue, &snippets, focus, opts, cancel, progress) {
+                Ok(ranked) => pick_mutant(ws, &snippets, ranked, gate.as_ref(), cancel),
+                // A server without prompt log-probabilities: the model cannot rank them.
+                Err(PatchError::Model(e @ ModelError::ScoringUnsupported { .. })) => {
+                    tracing::warn!("one-line edits skipped, the model cannot rank them: {e}");
+                    Err(format!("the model cannot rank them: {e}"))
+                }
+                Err(e) => return Err(e),
+            };
+        match picked {
             Ok((edits, answer, gain, passed_after)) => {
                 return Ok(Patch {
                     diff: edit::unified_diff(&edits),

@@ -20,6 +20,43 @@ pub enum ProviderSetting {
     Cpu,
 }
 
+/// The `backend` setting: an OpenAI-compatible server in place of the local model (opt-in).
+/// `{"kind": "openai", "url": "http://127.0.0.1:8080/v1", "model": "NAME", "apiKeyEnv": "VAR",
+/// "contextLength": N}`; `url` and `model` are required, the key is read from the named
+/// environment variable when the model is loaded, never from the settings themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSetting {
+    pub url: String,
+    pub model: String,
+    pub api_key_env: Option<String>,
+    pub context_length: Option<usize>,
+}
+
+impl BackendSetting {
+    /// The model slot's configuration ([`spot_assist::slot::ModelSource::backend`]): the key
+    /// read from `apiKeyEnv` now; a warning (for the log, naming the variable, never a value)
+    /// when that variable is unset or empty.
+    pub fn remote_config(&self) -> (spot_model::RemoteConfig, Option<String>) {
+        let mut config = spot_model::RemoteConfig::new(&self.url, &self.model);
+        config.context_length = self.context_length;
+        let mut warning = None;
+        if let Some(var) = &self.api_key_env {
+            match std::env::var(var) {
+                Ok(key) if !key.is_empty() => {
+                    config.api_key = Some(spot_model::ApiKey::new(key, format!("${var}")))
+                }
+                _ => {
+                    warning = Some(format!(
+                        "spot setting `backend.apiKeyEnv`: the environment variable {var} is \
+                         unset or empty; requests go without a key"
+                    ))
+                }
+            }
+        }
+        (config, warning)
+    }
+}
+
 /// When background learning starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LearnTrigger {
@@ -44,6 +81,8 @@ pub struct Settings {
     pub test_command: Option<String>,
     /// Files of the localization the model reranks before issue-to-patch (0: off).
     pub rerank: u32,
+    /// An OpenAI-compatible server instead of the local model; `None` (the default): local.
+    pub backend: Option<BackendSetting>,
 }
 
 impl Default for Settings {
@@ -59,6 +98,7 @@ impl Default for Settings {
             learn_trigger: LearnTrigger::Manual,
             learn_every_n_commits: 20,
             learn_idle_minutes: 30,
+            backend: None,
         }
     }
 }
@@ -73,6 +113,7 @@ pub const KEYS: &[&str] = &[
     "learning",
     "testCommand",
     "rerank",
+    "backend",
 ];
 
 impl Settings {
@@ -131,6 +172,7 @@ impl Settings {
                     _ => bad("one of error, warn, info, debug, trace"),
                 },
                 "learning" => parse_learning(&mut s, v, &mut warnings),
+                "backend" => s.backend = parse_backend(v, &mut warnings),
                 "testCommand" => match v {
                     Value::String(c) if !c.trim().is_empty() => {
                         s.test_command = Some(c.trim().to_owned())
@@ -189,6 +231,81 @@ fn parse_learning(s: &mut Settings, v: &Value, warnings: &mut Vec<String>) {
     }
 }
 
+/// The `backend` object; anything wrong in it leaves the local model (the default) with a
+/// warning, so that a typo never sends code to a server the user did not mean.
+fn parse_backend(v: &Value, warnings: &mut Vec<String>) -> Option<BackendSetting> {
+    let o = match v {
+        Value::Null => return None,
+        Value::Object(o) => o,
+        other => {
+            warnings.push(format!(
+                "spot setting `backend`: expected an object, got {}; using the local model",
+                short(other)
+            ));
+            return None;
+        }
+    };
+    let mut problems = Vec::new();
+    let text = |key: &str| o.get(key).and_then(Value::as_str).map(str::trim);
+    match o.get("kind").and_then(Value::as_str) {
+        Some("openai") | None => {}
+        Some(other) => problems.push(format!("`kind` must be \"openai\", got \"{other}\"")),
+    }
+    let url = match text("url") {
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => u.to_owned(),
+        _ => {
+            problems.push(
+                "`url` must be an http:// or https:// URL (e.g. http://127.0.0.1:8080/v1)"
+                    .to_owned(),
+            );
+            String::new()
+        }
+    };
+    let model = match text("model") {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => {
+            problems.push("`model` must name the server's model".to_owned());
+            String::new()
+        }
+    };
+    let api_key_env = match o.get("apiKeyEnv") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(var)) if !var.is_empty() && !var.contains('=') => Some(var.clone()),
+        Some(_) => {
+            problems.push("`apiKeyEnv` must name an environment variable".to_owned());
+            None
+        }
+    };
+    let context_length = match o.get("contextLength") {
+        None | Some(Value::Null) => None,
+        Some(n) => match n.as_u64() {
+            Some(n) if (256..=10_000_000).contains(&n) => Some(n as usize),
+            _ => {
+                problems.push("`contextLength` must be an integer from 256".to_owned());
+                None
+            }
+        },
+    };
+    for key in o.keys() {
+        if !["kind", "url", "model", "apiKeyEnv", "contextLength"].contains(&key.as_str()) {
+            problems.push(format!("unknown key `{key}`"));
+        }
+    }
+    if !problems.is_empty() {
+        warnings.push(format!(
+            "spot setting `backend`: {}; using the local model",
+            problems.join("; ")
+        ));
+        return None;
+    }
+    Some(BackendSetting {
+        url,
+        model,
+        api_key_env,
+        context_length,
+    })
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -238,7 +355,7 @@ mod tests {
         assert_eq!(s.learn_idle_minutes, 30);
         expect_test::expect![[r#"
             [
-                "unknown spot setting `colour` (known: maxFileSize, modelDir, provider, ortPath, logLevel, learning, testCommand, rerank); ignored",
+                "unknown spot setting `colour` (known: maxFileSize, modelDir, provider, ortPath, logLevel, learning, testCommand, rerank, backend); ignored",
                 "spot setting `learning.idleMinutes`: expected an integer from 1 to 10000, got 0; using the default",
                 "spot setting `maxFileSize`: expected a positive integer (bytes), got \"big\"; using the default",
                 "spot setting `modelDir`: expected a directory path, got 42; using the default",
@@ -251,5 +368,37 @@ mod tests {
         assert_eq!((s.rerank, w.len()), (5, 0));
         let (_, w) = Settings::from_json(Some(&json!([1, 2])));
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn the_backend_is_opt_in_and_a_bad_one_keeps_the_local_model() {
+        assert_eq!(Settings::default().backend, None);
+        let (s, w) = Settings::from_json(Some(&json!({ "backend": {
+            "kind": "openai",
+            "url": "http://127.0.0.1:11434/v1",
+            "model": "qwen2.5-coder:7b",
+            "apiKeyEnv": "SPOT_TEST_UNSET_KEY_VAR"
+        }})));
+        assert!(w.is_empty(), "{w:?}");
+        let b = s.backend.expect("a backend");
+        assert_eq!(b.url, "http://127.0.0.1:11434/v1");
+        let (config, warning) = b.remote_config();
+        assert_eq!(
+            (config.model.as_str(), config.api_key),
+            ("qwen2.5-coder:7b", None)
+        );
+        assert!(warning.expect("unset").contains("SPOT_TEST_UNSET_KEY_VAR"));
+        let (s, w) = Settings::from_json(Some(&json!({ "backend": {
+            "kind": "anthropic", "url": "127.0.0.1:8080", "colour": 1
+        }})));
+        assert_eq!(s.backend, None);
+        expect_test::expect![[r#"
+            [
+                "spot setting `backend`: `kind` must be \"openai\", got \"anthropic\"; `url` must be an http:// or https:// URL (e.g. http://127.0.0.1:8080/v1); `model` must name the server's model; unknown key `colour`; using the local model",
+            ]
+        "#]]
+        .assert_debug_eq(&w);
+        let (s, w) = Settings::from_json(Some(&json!({ "backend": "ollama" })));
+        assert_eq!((s.backend, w.len()), (None, 1));
     }
 }

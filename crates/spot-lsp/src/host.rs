@@ -46,6 +46,8 @@ pub struct LspModelSource {
     data_dir: PathBuf,
     /// The workspace root, for its learned model.
     root: Option<PathBuf>,
+    /// The last warning about the `backend` setting (an unset key variable), logged once.
+    backend_warning: parking_lot::Mutex<Option<String>>,
 }
 
 impl LspModelSource {
@@ -54,6 +56,7 @@ impl LspModelSource {
             settings,
             data_dir,
             root,
+            backend_warning: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -73,6 +76,21 @@ impl ModelSource for LspModelSource {
 
     fn runtime(&self) -> RuntimeOptions {
         runtime_options(&self.settings.read(), &self.data_dir)
+    }
+
+    /// The `backend` setting: an OpenAI-compatible server instead of the local model (its API
+    /// key read from the variable it names; a warning, never the key, is logged once).
+    fn backend(&self) -> Option<spot_model::RemoteConfig> {
+        let backend = self.settings.read().backend.clone()?;
+        let (config, warning) = backend.remote_config();
+        let mut last = self.backend_warning.lock();
+        if warning.is_some() && *last != warning {
+            if let Some(w) = &warning {
+                tracing::warn!("{w}");
+            }
+        }
+        *last = warning;
+        Some(config)
     }
 }
 

@@ -22,7 +22,9 @@ use ort::value::{DynValue, Tensor, TensorElementType, TensorRef};
 use super::lookup;
 use super::sample::Sampler;
 use super::session::GraphIo;
-use super::{GenerateParams, Generation, Model, ModelError, Score, StopReason, Timings};
+use super::{
+    GenerateParams, Generation, ModelError, OnnxModel as Model, Score, StopReason, Timings,
+};
 use spot_base::cancel::CancelToken;
 
 /// How often a prefill in progress checks for cancellation.

@@ -6,11 +6,16 @@
 //! (the HF/optimum layout, or an onnxruntime-genai one) and [`Model::generate`] streams text.
 //! One [`Model`] is shared by every request: its ONNX session sits behind a lock, so concurrent
 //! generations queue and each can be cancelled while it waits or between tokens.
+//!
+//! Opt-in, [`Model::connect`] puts an OpenAI-compatible server (Ollama, llama-server, vLLM) behind
+//! the same [`Model`] (`remote.rs`): nothing here opens a socket unless a shell passes it a
+//! [`RemoteConfig`].
 
 mod chat;
 mod dir;
 mod generate;
 mod lookup;
+mod remote;
 mod runtime;
 mod sample;
 mod session;
@@ -36,6 +41,10 @@ use spot_base::cancel::{CancelToken, Cancelled};
 
 pub use chat::ChatMessage;
 pub use dir::{inspect_dir, DirReport, FileCheck, FileStatus, MODEL_FILE};
+pub use remote::{
+    estimate_tokens, render_chatml, ApiKey, RemoteConfig, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_CONTEXT_LENGTH, DEFAULT_READ_TIMEOUT,
+};
 pub use runtime::{
     find_runtime_library, probe_python_onnxruntime, Runtime, RuntimeInfo, LIB_NAMES,
 };
@@ -71,6 +80,8 @@ pub enum Provider {
     #[serde(rename = "directml")]
     DirectMl,
     Cpu,
+    /// Not a setting: the model runs on an OpenAI-compatible server ([`Model::connect`]).
+    Remote,
 }
 
 impl Provider {
@@ -80,6 +91,7 @@ impl Provider {
             Provider::Cuda => "cuda",
             Provider::DirectMl => "directml",
             Provider::Cpu => "cpu",
+            Provider::Remote => "remote",
         }
     }
 }
@@ -313,6 +325,30 @@ pub enum ModelError {
     InvalidParams(String),
     #[error("inference failed at step {step}: {message}")]
     Inference { step: usize, message: String },
+    #[error("{0}")]
+    InvalidBackend(String),
+    /// A request to an OpenAI-compatible server failed: `status` is the HTTP status when one
+    /// came, `message` the server's own words or what went wrong on the way (never the key).
+    #[error("the model server {url}: {message}")]
+    Remote {
+        url: String,
+        status: Option<u16>,
+        message: String,
+    },
+    #[error("the model server {url} serves no model `{model}` (it serves: {available})")]
+    RemoteUnknownModel {
+        url: String,
+        model: String,
+        available: String,
+    },
+    /// The server gives no log-probabilities of a prompt: scoring (reranking, ranking one-line
+    /// edits) is unavailable, and callers rank by the other evidence.
+    #[error("the model server {url} cannot score text: {message}")]
+    ScoringUnsupported { url: String, message: String },
+    #[error(
+        "{what} needs the local model's tokenizer; the model server {url} has none spot can use"
+    )]
+    RemoteUnsupported { url: String, what: &'static str },
     #[error("cancelled")]
     Cancelled,
 }
@@ -325,7 +361,7 @@ impl From<Cancelled> for ModelError {
 
 /// A loaded model directory: tokenizer, chat template, generation config and one ONNX session
 /// shared by every caller.
-pub struct Model {
+pub(crate) struct OnnxModel {
     dir: PathBuf,
     config: dir::ModelConfig,
     tokenizer: tokenizers::Tokenizer,
@@ -344,9 +380,9 @@ pub struct Model {
     lookup: std::sync::atomic::AtomicBool,
 }
 
-impl fmt::Debug for Model {
+impl fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model")
+        f.debug_struct("OnnxModel")
             .field("dir", &self.dir)
             .field("provider", &self.provider)
             .field("layers", &self.io.layers.len())
@@ -374,12 +410,15 @@ pub struct ModelInfo {
     pub shared_kv_buffer: bool,
     /// The graph takes `num_logits_to_keep`: its LM head runs on the last positions only.
     pub last_logits_only: bool,
+    /// `model NAME at URL` when the model runs on an OpenAI-compatible server (then `dir` is
+    /// the URL and the graph fields are zero).
+    pub server: Option<String>,
 }
 
-impl Model {
+impl OnnxModel {
     /// Opens a model directory: validates its files, loads the tokenizer and the chat template,
     /// and starts one ONNX session on the runtime's execution provider.
-    pub fn load(rt: &Runtime, dir: &Path) -> Result<Model, ModelError> {
+    pub fn load(rt: &Runtime, dir: &Path) -> Result<OnnxModel, ModelError> {
         let files = dir::ModelFiles::open(dir)?;
         let config = dir::ModelConfig::read(&files)?;
         let tokenizer = dir::load_tokenizer(&files)?;
@@ -402,7 +441,7 @@ impl Model {
             layers = io.layers.len(),
             "model loaded"
         );
-        Ok(Model {
+        Ok(OnnxModel {
             share_kv: std::sync::atomic::AtomicBool::new(config.share_kv_buffer),
             one_pass_score: std::sync::atomic::AtomicBool::new(true),
             lookup: std::sync::atomic::AtomicBool::new(true),
@@ -436,6 +475,7 @@ impl Model {
             merged_decoder: self.io.use_cache_branch.is_some(),
             shared_kv_buffer: self.share_kv.load(std::sync::atomic::Ordering::Relaxed),
             last_logits_only: self.io.logits_to_keep.is_some(),
+            server: None,
         }
     }
 
@@ -483,19 +523,6 @@ impl Model {
         self.config.context_length
     }
 
-    /// Generates a continuation of `prompt`, calling `on_text` with each new piece of text as soon
-    /// as it is complete UTF-8 and cannot be the start of a stop string. Waits for the shared
-    /// session first (cancellable), then checks `cancel` between tokens.
-    pub fn generate(
-        &self,
-        prompt: &str,
-        params: &GenerateParams,
-        cancel: &CancelToken,
-        on_text: &mut dyn FnMut(&str),
-    ) -> Result<Generation, ModelError> {
-        generate::generate(self, prompt, params, cancel, on_text)
-    }
-
     /// Teacher-forced score of `target` as the continuation of `prompt` (both plain text; the
     /// prompt is usually a rendered chat with the generation prompt): what evaluations compare.
     pub fn score(
@@ -523,15 +550,240 @@ impl Model {
             generate::score_ids_each(self, &prompt_ids, &target_ids, cancel, Some(&mut each))?;
         Ok((score, each))
     }
+}
+
+/// The model every caller uses: a local ONNX model ([`Model::load`], the default) or an
+/// OpenAI-compatible server ([`Model::connect`], opt-in). Both answer the same methods; where a
+/// server cannot (token ids, scoring on servers without prompt log-probabilities) the error says
+/// so ([`ModelError::RemoteUnsupported`], [`ModelError::ScoringUnsupported`]).
+pub struct Model {
+    engine: Engine,
+}
+
+// One `Model` per loaded model, kept in an `Arc` and never moved in bulk: the size difference
+// between the engines costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    Onnx(OnnxModel),
+    Remote(remote::RemoteModel),
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.engine {
+            Engine::Onnx(m) => m.fmt(f),
+            Engine::Remote(m) => f
+                .debug_struct("RemoteModel")
+                .field("config", m.config())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl Model {
+    /// Opens a model directory: validates its files, loads the tokenizer and the chat template,
+    /// and starts one ONNX session on the runtime's execution provider.
+    pub fn load(rt: &Runtime, dir: &Path) -> Result<Model, ModelError> {
+        Ok(Model {
+            engine: Engine::Onnx(OnnxModel::load(rt, dir)?),
+        })
+    }
+
+    /// Uses the model `config.model` of the OpenAI-compatible server at `config.url`. Asks the
+    /// server for its models first (cancellable), so that a server that is down, refuses the key
+    /// or lacks the model is an error now.
+    pub fn connect(config: RemoteConfig, cancel: &CancelToken) -> Result<Model, ModelError> {
+        Ok(Model {
+            engine: Engine::Remote(remote::RemoteModel::connect(config, cancel)?),
+        })
+    }
+
+    /// The model directory; for a server, its base URL (no file there).
+    pub fn dir(&self) -> &Path {
+        match &self.engine {
+            Engine::Onnx(m) => m.dir(),
+            Engine::Remote(m) => m.label(),
+        }
+    }
+
+    /// The server's configuration, for a model on a server.
+    pub fn remote(&self) -> Option<&RemoteConfig> {
+        match &self.engine {
+            Engine::Onnx(_) => None,
+            Engine::Remote(m) => Some(m.config()),
+        }
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        match &self.engine {
+            Engine::Onnx(m) => m.info(),
+            Engine::Remote(m) => ModelInfo {
+                dir: m.label().to_path_buf(),
+                provider: Provider::Remote,
+                layers: 0,
+                kv_heads: 0,
+                head_dim: 0,
+                kv_dtype: String::new(),
+                vocab_size: 0,
+                context_length: m.context_length(),
+                eos_token_ids: Vec::new(),
+                has_chat_template: true,
+                has_position_ids: false,
+                merged_decoder: false,
+                shared_kv_buffer: false,
+                last_logits_only: false,
+                server: Some(m.config().label()),
+            },
+        }
+    }
+
+    /// Renders a conversation with the model's chat template, as transformers'
+    /// `apply_chat_template(messages, tokenize=False, add_generation_prompt=...)` does. A server's
+    /// template is not known here: it gets the generic [`render_chatml`]; prefer [`Model::chat`]
+    /// where the conversation is all there is to send.
+    pub fn render_chat(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => m.render_chat(messages, add_generation_prompt),
+            Engine::Remote(_) => Ok(render_chatml(messages, add_generation_prompt)),
+        }
+    }
+
+    /// Number of tokens of `text` (without special tokens); for a server, [`estimate_tokens`].
+    pub fn count_tokens(&self, text: &str) -> Result<usize, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => m.count_tokens(text),
+            Engine::Remote(_) => Ok(estimate_tokens(text)),
+        }
+    }
+
+    /// Token ids of `text` (local models only).
+    pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => m.encode(text, add_special_tokens),
+            Engine::Remote(m) => Err(unsupported(m, "encoding text to token ids")),
+        }
+    }
+
+    /// Text of token ids (special tokens skipped; local models only).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => m.decode(ids),
+            Engine::Remote(m) => Err(unsupported(m, "decoding token ids")),
+        }
+    }
+
+    /// Tokens the model attends to at once (prompt plus generated text); for a server, the
+    /// configured length or [`DEFAULT_CONTEXT_LENGTH`].
+    pub fn context_length(&self) -> usize {
+        match &self.engine {
+            Engine::Onnx(m) => m.context_length(),
+            Engine::Remote(m) => m.context_length(),
+        }
+    }
+
+    /// Generates a continuation of `prompt`, calling `on_text` with each new piece of text as soon
+    /// as it is complete UTF-8 and cannot be the start of a stop string. Waits for the shared
+    /// session first (cancellable), then checks `cancel` between tokens. A server streams it from
+    /// `/v1/completions`.
+    pub fn generate(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => generate::generate(m, prompt, params, cancel, on_text),
+            Engine::Remote(m) => m.generate(prompt, params, cancel, on_text),
+        }
+    }
+
+    /// The assistant's reply to `messages`: a local model renders its chat template (with the
+    /// generation prompt) and generates; a server applies its own template
+    /// (`/v1/chat/completions`). `params.add_special_tokens` is ignored: a rendered chat carries
+    /// its special tokens.
+    pub fn chat(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenerateParams,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => {
+                let prompt = m.render_chat(messages, true)?;
+                let params = GenerateParams {
+                    add_special_tokens: false,
+                    ..params.clone()
+                };
+                generate::generate(m, &prompt, &params, cancel, on_text)
+            }
+            Engine::Remote(m) => m.chat(messages, params, cancel, on_text),
+        }
+    }
+
+    /// Teacher-forced score of `target` as the continuation of `prompt` (both plain text; the
+    /// prompt is usually a rendered chat with the generation prompt): what evaluations compare.
+    /// A server scores through `/v1/completions` with `echo` and `logprobs`, or answers
+    /// [`ModelError::ScoringUnsupported`].
+    pub fn score(
+        &self,
+        prompt: &str,
+        target: &str,
+        cancel: &CancelToken,
+    ) -> Result<Score, ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => m.score(prompt, target, cancel),
+            Engine::Remote(m) => Ok(m.score_each(prompt, target, cancel)?.0),
+        }
+    }
+
+    /// [`Model::score`] with each target token's negative log-likelihood (nats), in order.
+    pub fn score_each(
+        &self,
+        prompt: &str,
+        target: &str,
+        cancel: &CancelToken,
+    ) -> Result<(Score, Vec<f32>), ModelError> {
+        match &self.engine {
+            Engine::Onnx(m) => m.score_each(prompt, target, cancel),
+            Engine::Remote(m) => m.score_each(prompt, target, cancel),
+        }
+    }
 
     /// Greedy (or sampled) generation from token ids, without text streaming: what the golden
-    /// tests compare with the Python reference.
+    /// tests compare with the Python reference (local models only).
     pub fn generate_ids(
         &self,
         prompt_ids: &[u32],
         params: &GenerateParams,
         cancel: &CancelToken,
     ) -> Result<Vec<u32>, ModelError> {
-        generate::generate_ids(self, prompt_ids, params, cancel)
+        match &self.engine {
+            Engine::Onnx(m) => generate::generate_ids(m, prompt_ids, params, cancel),
+            Engine::Remote(m) => Err(unsupported(m, "generating from token ids")),
+        }
+    }
+}
+
+fn unsupported(m: &remote::RemoteModel, what: &'static str) -> ModelError {
+    ModelError::RemoteUnsupported {
+        url: m.config().url.clone(),
+        what,
+    }
+}
+
+#[cfg(test)]
+impl Model {
+    /// The crate's tests reach into the ONNX engine (its session lock, its fallbacks).
+    pub(crate) fn onnx(&self) -> &OnnxModel {
+        match &self.engine {
+            Engine::Onnx(m) => m,
+            Engine::Remote(_) => unreachable!("the crate's tests use local models here"),
+        }
     }
 }

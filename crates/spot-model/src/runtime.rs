@@ -133,7 +133,7 @@ impl Runtime {
             Provider::Auto => &[Provider::Cuda, Provider::DirectMl, Provider::Cpu],
             Provider::Cuda => &[Provider::Cuda, Provider::Cpu],
             Provider::DirectMl => &[Provider::DirectMl, Provider::Cpu],
-            Provider::Cpu => &[Provider::Cpu],
+            Provider::Cpu | Provider::Remote => &[Provider::Cpu],
         };
         let mut reasons: Vec<String> = Vec::new();
         for &provider in order {
@@ -190,7 +190,7 @@ impl Runtime {
                 }
                 Some(ort::ep::DirectML::default().build().error_on_failure())
             }
-            Provider::Cpu | Provider::Auto => None,
+            Provider::Cpu | Provider::Auto | Provider::Remote => None,
         };
         let failed = |e: ort::Error<_>| Attempt::Failed(e.to_string());
         let mut builder = Session::builder(&self.loaded.env)

@@ -267,7 +267,7 @@ fn cancellation_stops_within_one_token() {
 fn a_queued_request_can_be_cancelled_while_waiting() {
     let model = tiny();
     let cancel = CancelToken::new();
-    let busy = model.session.lock();
+    let busy = model.onnx().session.lock();
     let waiter = {
         let cancel = cancel.clone();
         std::thread::spawn(move || {
@@ -565,8 +565,10 @@ fn shared_kv_buffer_gives_the_same_tokens_as_a_copied_cache() {
             .generate_ids(&prompt.prompt_ids, &greedy(48), &cancel)
             .expect("generates");
         assert_eq!(a, b, "greedy ids of {:?}", prompt.text);
-        let sa = generate::score_ids(&shared, &prompt.prompt_ids, &a, &cancel).expect("scores");
-        let sb = generate::score_ids(&copied, &prompt.prompt_ids, &a, &cancel).expect("scores");
+        let sa =
+            generate::score_ids(shared.onnx(), &prompt.prompt_ids, &a, &cancel).expect("scores");
+        let sb =
+            generate::score_ids(copied.onnx(), &prompt.prompt_ids, &a, &cancel).expect("scores");
         assert_eq!(sa.correct, sb.correct);
         assert!((sa.nll - sb.nll).abs() < 1e-3, "{sa:?} vs {sb:?}");
     }
@@ -587,21 +589,22 @@ fn score_agrees_with_greedy_generation() {
     let prompt = &golden.prompts[0];
     let greedy_ids = &prompt.greedy_ids;
     let cancel = CancelToken::new();
-    let own = generate::score_ids(model, &prompt.prompt_ids, greedy_ids, &cancel).expect("scores");
+    let own =
+        generate::score_ids(model.onnx(), &prompt.prompt_ids, greedy_ids, &cancel).expect("scores");
     assert_eq!(own.tokens, greedy_ids.len());
     assert_eq!(own.correct, own.tokens, "greedy tokens are the argmax");
     let mut shuffled = greedy_ids.clone();
     shuffled.reverse();
     shuffled.rotate_left(1);
     if shuffled != *greedy_ids {
-        let other =
-            generate::score_ids(model, &prompt.prompt_ids, &shuffled, &cancel).expect("scores");
+        let other = generate::score_ids(model.onnx(), &prompt.prompt_ids, &shuffled, &cancel)
+            .expect("scores");
         assert!(other.nll > own.nll, "{other:?} vs {own:?}");
         assert!(other.correct < other.tokens);
     }
     let too_long = vec![greedy_ids[0]; model.context_length()];
     assert!(matches!(
-        generate::score_ids(model, &prompt.prompt_ids, &too_long, &cancel),
+        generate::score_ids(model.onnx(), &prompt.prompt_ids, &too_long, &cancel),
         Err(ModelError::PromptTooLong { .. })
     ));
 }
@@ -620,10 +623,11 @@ fn one_pass_score_equals_the_stepwise_score() {
             let mut target = prompt.greedy_ids.clone();
             target.rotate_left(3);
             for t in [&target[..], &target[..1], &target[..0]] {
-                let one =
-                    generate::score_ids(&model, &prompt.prompt_ids, t, &cancel).expect("scores");
-                let steps = generate::score_ids_stepwise(&model, &prompt.prompt_ids, t, &cancel)
+                let one = generate::score_ids(model.onnx(), &prompt.prompt_ids, t, &cancel)
                     .expect("scores");
+                let steps =
+                    generate::score_ids_stepwise(model.onnx(), &prompt.prompt_ids, t, &cancel)
+                        .expect("scores");
                 assert_eq!(one.tokens, t.len(), "{dir}");
                 assert_eq!(one.tokens, steps.tokens, "{dir}");
                 assert_eq!(one.correct, steps.correct, "{dir}: {one:?} vs {steps:?}");
@@ -661,9 +665,11 @@ fn a_graph_that_keeps_the_last_logits_gives_the_same_tokens_and_scores() {
         assert_eq!(out, prompt.greedy_ids, "greedy ids of {:?}", prompt.text);
         let mut target = prompt.greedy_ids.clone();
         target.rotate_left(2);
-        let a = generate::score_ids(&keep, &prompt.prompt_ids, &target, &cancel).expect("scores");
-        let b = generate::score_ids(&full, &prompt.prompt_ids, &target, &cancel).expect("scores");
-        let c = generate::score_ids_stepwise(&keep, &prompt.prompt_ids, &target, &cancel)
+        let a =
+            generate::score_ids(keep.onnx(), &prompt.prompt_ids, &target, &cancel).expect("scores");
+        let b =
+            generate::score_ids(full.onnx(), &prompt.prompt_ids, &target, &cancel).expect("scores");
+        let c = generate::score_ids_stepwise(keep.onnx(), &prompt.prompt_ids, &target, &cancel)
             .expect("scores");
         assert_eq!((a.tokens, a.correct), (b.tokens, b.correct));
         assert!(
@@ -725,9 +731,13 @@ fn checked_drafts_give_greedy_decodings_tokens() {
                 ("all wrong", &mut all_wrong),
             ];
             for (what, drafter) in drafters {
-                let (ids, drafted, accepted) =
-                    generate::generate_ids_drafted(&model, &prompt.prompt_ids, &params(8), drafter)
-                        .expect("generates");
+                let (ids, drafted, accepted) = generate::generate_ids_drafted(
+                    model.onnx(),
+                    &prompt.prompt_ids,
+                    &params(8),
+                    drafter,
+                )
+                .expect("generates");
                 assert_eq!(ids, plain, "{dir}, drafts {what}: {:?}", prompt.text);
                 assert!(drafted > 0, "{dir}, drafts {what}");
                 match what {
@@ -752,7 +762,10 @@ fn a_graph_that_refuses_drafts_decodes_one_token_per_run() {
         "/../../fixtures/models/tiny-no-drafts"
     );
     let model = Model::load(&rt, Path::new(dir)).expect("loads");
-    assert!(model.lookup.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(model
+        .onnx()
+        .lookup
+        .load(std::sync::atomic::Ordering::Relaxed));
     // Drafts of up to 8 after 10 or more cached tokens: the graph's refusal is certain.
     let golden = tiny_golden();
     let prompts: Vec<_> = golden
@@ -775,12 +788,15 @@ fn a_graph_that_refuses_drafts_decodes_one_token_per_run() {
             *out = want[done.min(want.len())..(done + most).min(want.len())].to_vec();
         };
         let (ids, drafted, accepted) =
-            generate::generate_ids_drafted(&model, &prompt.prompt_ids, &params, &mut right)
+            generate::generate_ids_drafted(model.onnx(), &prompt.prompt_ids, &params, &mut right)
                 .expect("decodes one token per run after the refusal");
         assert_eq!(&ids, &want[..ids.len()], "{:?}", prompt.text);
         assert_eq!(ids.len(), 16);
         assert_eq!((drafted, accepted), (0, 0), "{:?}", prompt.text);
-        assert!(!model.lookup.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(!model
+            .onnx()
+            .lookup
+            .load(std::sync::atomic::Ordering::Relaxed));
     }
 }
 

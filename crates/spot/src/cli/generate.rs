@@ -12,7 +12,8 @@ use anyhow::Context;
 
 use spot_base::cancel::CancelToken;
 use spot_model::{
-    default_model_dir, ChatMessage, GenerateParams, Model, Provider, Runtime, RuntimeOptions,
+    default_model_dir, ApiKey, ChatMessage, GenerateParams, Model, Provider, RemoteConfig, Runtime,
+    RuntimeOptions,
 };
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +55,8 @@ pub struct GenerateArgs {
     pub stop: Vec<String>,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Keep generating past the end-of-sequence token (for benchmarks).
     #[arg(long)]
     pub ignore_eos: bool,
@@ -80,6 +83,58 @@ pub struct RuntimeArgs {
     /// ONNX Runtime library (or a directory holding it); overrides ORT_DYLIB_PATH and discovery.
     #[arg(long = "ort", value_name = "PATH")]
     pub ort: Option<PathBuf>,
+}
+
+/// Flags that put an OpenAI-compatible server in place of the local model (opt-in; shared by
+/// `generate`, `patch`, `localize --rerank` and `eval patch`). docs/backends.md has the servers'
+/// commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Use the OpenAI-compatible server at this base URL, up to /v1, instead of the local model
+    /// (e.g. http://127.0.0.1:8080/v1 for llama-server, http://127.0.0.1:11434/v1 for Ollama).
+    /// Without it nothing is sent anywhere.
+    #[arg(long, value_name = "URL", requires = "backend_model")]
+    pub backend_url: Option<String>,
+    /// The server's name of the model (as its /v1/models lists it).
+    #[arg(long, value_name = "NAME", requires = "backend_url")]
+    pub backend_model: Option<String>,
+    /// The environment variable holding the server's API key (sent as a bearer token; never
+    /// logged or printed).
+    #[arg(long, value_name = "VAR", requires = "backend_url")]
+    pub backend_key_env: Option<String>,
+    /// The server's context window in tokens (default 4096).
+    #[arg(long, value_name = "N", requires = "backend_url")]
+    pub backend_context: Option<usize>,
+}
+
+impl BackendArgs {
+    /// The server's configuration, with the key read from its variable; `None` without
+    /// `--backend-url`.
+    pub fn config(&self) -> anyhow::Result<Option<RemoteConfig>> {
+        let (Some(url), Some(model)) = (&self.backend_url, &self.backend_model) else {
+            return Ok(None);
+        };
+        let mut config = RemoteConfig::new(url.as_str(), model.as_str());
+        config.context_length = self.backend_context;
+        if let Some(var) = &self.backend_key_env {
+            let key = std::env::var(var).ok().filter(|k| !k.is_empty());
+            let Some(key) = key else {
+                anyhow::bail!(
+                    "--backend-key-env {var}: the environment variable {var} is unset or empty"
+                );
+            };
+            config.api_key = Some(ApiKey::new(key, format!("${var}")));
+        }
+        Ok(Some(config))
+    }
+
+    /// The server as the model, when the flags name one (asks it for its models first).
+    pub fn connect(&self) -> anyhow::Result<Option<Model>> {
+        match self.config()? {
+            Some(config) => Ok(Some(Model::connect(config, &CancelToken::new())?)),
+            None => Ok(None),
+        }
+    }
 }
 
 impl RuntimeArgs {
@@ -132,7 +187,11 @@ pub fn model_dir(flag: Option<&Path>, data_dir: &Path) -> anyhow::Result<PathBuf
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let data_dir = spot_base::data_dir::resolve();
-    let dir = model_dir(args.model.as_deref(), &data_dir)?;
+    let remote = args.backend.config()?;
+    let dir = match remote {
+        Some(_) => PathBuf::new(),
+        None => model_dir(args.model.as_deref(), &data_dir)?,
+    };
     let prompt = if args.prompt == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -143,18 +202,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         args.prompt.clone()
     };
 
-    let rt = Runtime::init(&args.runtime.options(&data_dir))?;
-    let model = Model::load(&rt, &dir)?;
-    let prompt = if args.chat {
+    let model = match remote {
+        Some(config) => Model::connect(config, &CancelToken::new())?,
+        None => Model::load(&Runtime::init(&args.runtime.options(&data_dir))?, &dir)?,
+    };
+    let messages = args.chat.then(|| {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
             messages.push(ChatMessage::system(system.as_str()));
         }
-        messages.push(ChatMessage::user(prompt));
-        model.render_chat(&messages, true)?
-    } else {
-        prompt
-    };
+        messages.push(ChatMessage::user(prompt.as_str()));
+        messages
+    });
     let params = GenerateParams {
         max_new_tokens: args.max_tokens,
         temperature: args.temperature,
@@ -171,7 +230,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     let mut write_error = None;
     let cancel = CancelToken::new();
-    let generation = model.generate(&prompt, &params, &cancel, &mut |piece| {
+    let mut on_text = |piece: &str| {
         if write_error.is_none() {
             if let Err(e) = out.write_all(piece.as_bytes()).and_then(|()| out.flush()) {
                 // A closed pipe (`| head`) ends the generation quietly.
@@ -179,7 +238,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 cancel.cancel();
             }
         }
-    });
+    };
+    let generation = match &messages {
+        Some(messages) => model.chat(messages, &params, &cancel, &mut on_text),
+        None => model.generate(&prompt, &params, &cancel, &mut on_text),
+    };
     if let Some(e) = write_error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Ok(ExitCode::SUCCESS);

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use spot_assist::host::{AnalysisHost, HostParts, NoBuffers};
 use spot_assist::slot::{ModelSlot, ModelSource};
 use spot_learn::history::GitHistory;
-use spot_model::RuntimeOptions;
+use spot_model::{RemoteConfig, RuntimeOptions};
 
-use super::generate::RuntimeArgs;
+use super::generate::{BackendArgs, RuntimeArgs};
 use super::index::{open_index, IndexFlags};
 
 /// The model source of a command: fixed for its run.
 struct CliModel {
     dir: PathBuf,
     runtime: RuntimeOptions,
+    backend: Option<RemoteConfig>,
 }
 
 impl ModelSource for CliModel {
@@ -26,6 +27,10 @@ impl ModelSource for CliModel {
 
     fn runtime(&self) -> RuntimeOptions {
         self.runtime.clone()
+    }
+
+    fn backend(&self) -> Option<RemoteConfig> {
+        self.backend.clone()
     }
 }
 
@@ -48,14 +53,17 @@ pub fn open(
     progress_bar: bool,
     model: Option<&Path>,
     runtime: &RuntimeArgs,
+    backend: &BackendArgs,
     history: usize,
 ) -> anyhow::Result<AnalysisHost> {
+    let backend = backend.config()?;
     let data_dir = spot_base::data_dir::resolve();
     let (index, _, _) = open_index(root, flags, progress_bar)?;
     let dir = model_dir(model, &data_dir, index.root());
     let source = CliModel {
         dir,
         runtime: runtime.options(&data_dir),
+        backend,
     };
     Ok(AnalysisHost::new(
         Arc::new(index),

@@ -244,7 +244,7 @@ pub struct PatchEvalArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// No model: with a test command, only the one-line edits the tests judge.
-    #[arg(long, conflicts_with = "model")]
+    #[arg(long, conflicts_with_all = ["model", "backend_url"])]
     pub no_model: bool,
     /// Cases wanted, newest first (with a test command: fixes whose tests fail before and pass
     /// after).
@@ -282,6 +282,8 @@ pub struct PatchEvalArgs {
     pub json: bool,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub backend: super::generate::BackendArgs,
 }
 
 /// `spot eval patch`: issue-to-patch on the repository's own fixes.
@@ -290,6 +292,8 @@ pub fn eval_patches(args: PatchEvalArgs) -> anyhow::Result<ExitCode> {
     let data_dir = spot_base::data_dir::resolve();
     let model = if args.no_model {
         None
+    } else if let Some(model) = args.backend.connect()? {
+        Some(model)
     } else {
         let dir = args
             .model

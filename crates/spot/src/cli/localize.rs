@@ -43,6 +43,8 @@ pub struct LocalizeArgs {
     #[command(flatten)]
     pub runtime: super::generate::RuntimeArgs,
     #[command(flatten)]
+    pub backend: super::generate::BackendArgs,
+    #[command(flatten)]
     pub common: IndexFlags,
 }
 
@@ -86,10 +88,18 @@ pub fn run(args: LocalizeArgs) -> anyhow::Result<ExitCode> {
     if args.rerank > 0 {
         let started = std::time::Instant::now();
         let data_dir = spot_base::data_dir::resolve();
-        let dir =
-            super::generate::workspace_model_dir(args.model.as_deref(), &data_dir, index.root())?;
-        let rt = Runtime::init(&args.runtime.options(&data_dir))?;
-        let model = Model::load(&rt, &dir)?;
+        let model = match args.backend.connect()? {
+            Some(model) => model,
+            None => {
+                let dir = super::generate::workspace_model_dir(
+                    args.model.as_deref(),
+                    &data_dir,
+                    index.root(),
+                )?;
+                let rt = Runtime::init(&args.runtime.options(&data_dir))?;
+                Model::load(&rt, &dir)?
+            }
+        };
         let opts = RerankOptions {
             top: args.rerank,
             ..RerankOptions::default()

@@ -34,7 +34,7 @@ pub struct PatchArgs {
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// No model: with a test command, only the one-line edits the tests judge.
-    #[arg(long, conflicts_with = "model")]
+    #[arg(long, conflicts_with_all = ["model", "backend_url"])]
     pub no_model: bool,
     /// Model answers to try (the first two greedy, the others sampled).
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -90,6 +90,8 @@ pub struct PatchArgs {
     #[command(flatten)]
     pub runtime: RuntimeArgs,
     #[command(flatten)]
+    pub backend: super::generate::BackendArgs,
+    #[command(flatten)]
     pub common: IndexFlags,
 }
 
@@ -106,6 +108,7 @@ pub fn run(args: PatchArgs) -> anyhow::Result<ExitCode> {
         !args.json,
         args.model.as_deref(),
         &args.runtime,
+        &args.backend,
         args.history,
     )?;
     let mut opts = PatchOptions {
