@@ -414,7 +414,9 @@ pub fn issue_to_patch(
             progress(JobStage::Testing {
                 what: "per-test coverage".to_owned(),
             });
-            match g.coverage(cancel) {
+            // A third of what is left of the budget at most.
+            let share = deadline.saturating_duration_since(Instant::now()) / 3;
+            match g.coverage(share, cancel) {
                 Ok(s) => Some(s),
                 Err(why) => {
                     rejected.push(format!("coverage not used: {why}"));

@@ -547,8 +547,10 @@ impl TestGate {
     }
 
     /// Per-test coverage of the suite (Python, with coverage.py in the project's Python), for
-    /// Ochiai; `None` with the reason when it cannot be had.
-    pub fn coverage(&self, cancel: &CancelToken) -> Result<Spectrum, String> {
+    /// Ochiai; `None` with the reason when it cannot be had. The coverage run stops at `limit`
+    /// (the caller gives it a share of the search's budget: a coverage run that cannot finish
+    /// must not leave no time for the candidates).
+    pub fn coverage(&self, limit: Duration, cancel: &CancelToken) -> Result<Spectrum, String> {
         if !matches!(self.baseline.runner, Runner::Pytest | Runner::Unittest) {
             return Err(format!(
                 "no per-test coverage for {} (frames only)",
@@ -583,7 +585,15 @@ impl TestGate {
                 "coverage.py is not installed for {python} (pip install coverage)"
             ));
         }
-        let ran = run.run(&cmd, &[], cancel);
+        let started = Instant::now();
+        let ran = run.run_within(&cmd, &[], limit, cancel);
+        if matches!(&ran, Ok(r) if r.outcome == Outcome::TimedOut) {
+            cleanup();
+            return Err(format!(
+                "the coverage run did not finish within {:.0} s of the search's budget",
+                started.elapsed().as_secs_f64()
+            ));
+        }
         let json = run.run(
             &format!(
                 "{python} -m coverage json --rcfile={} --show-contexts -q -o {}",

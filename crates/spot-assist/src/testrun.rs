@@ -178,6 +178,18 @@ impl TestRun {
         env: &[(&str, &str)],
         cancel: &CancelToken,
     ) -> io::Result<RunOutput> {
+        self.run_within(cmd, env, self.timeout, cancel)
+    }
+
+    /// [`TestRun::run`] within `limit` (or the copy's own limit, when that is shorter).
+    pub fn run_within(
+        &self,
+        cmd: &str,
+        env: &[(&str, &str)],
+        limit: Duration,
+        cancel: &CancelToken,
+    ) -> io::Result<RunOutput> {
+        let limit = limit.min(self.timeout);
         let parent = self.dir.path().parent().unwrap_or(self.dir.path());
         let out = tempfile::tempfile_in(parent)?;
         let mut command = Command::new("sh");
@@ -213,7 +225,7 @@ impl TestRun {
             }
             if cancel.is_cancelled() {
                 killed = Some(true);
-            } else if started.elapsed() > self.timeout {
+            } else if started.elapsed() > limit {
                 killed = Some(false);
             }
             if killed.is_some() {
@@ -388,6 +400,26 @@ mod tests {
         let fork = run.fork().unwrap();
         assert_ne!(fork.dir(), run.dir());
         assert_eq!(fork.baseline().unwrap(), Outcome::Pass);
+    }
+
+    /// A run given a shorter limit than its copy's (the coverage run's share of the budget)
+    /// stops at that limit.
+    #[test]
+    fn run_within_stops_at_the_shorter_limit() {
+        let ws = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        // The copy's own limit (TEST_TIMEOUT) would let `sleep 30` pass.
+        let run = TestRun::new(ws.path(), scratch.path(), "true").unwrap();
+        assert!(run.timeout() > Duration::from_secs(30));
+        let out = run
+            .run_within(
+                "sleep 30",
+                &[],
+                Duration::from_millis(300),
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(out.outcome, Outcome::TimedOut);
     }
 
     #[test]
