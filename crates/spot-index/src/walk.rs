@@ -1,7 +1,9 @@
 //! Finding and reading the files to index: the `ignore` walker (gitignore, .ignore, hidden files,
 //! in parallel), the size and binary checks, lossy UTF-8, the stat [`Stamp`] that tells a warm
 //! start whether a file changed since it was read, and the ignore matcher the watcher uses for
-//! single paths.
+//! single paths. What the walk cannot read (an unreadable directory, a path over the system's
+//! limit) and names that are not UTF-8 are listed as skipped with the reason, never dropped
+//! silently or given a lossy path.
 //!
 //! The one loader of workspace files: everything that reads a source file goes through
 //! [`read_text`].
