@@ -399,6 +399,52 @@ def adults(ages):
     return [age for age in ages if is_adult(age)]
 "#;
 
+    /// The LSP setting `backend` reaches the model slot: the status names the server, and an
+    /// issue-to-patch runs on it (the model is the server's, not the local one).
+    #[test]
+    #[ignore = "needs the llama.cpp test server: tests/backend/server.sh install; cargo test --test backend -- --ignored"]
+    fn the_lsp_setting_uses_the_server() {
+        let server = Server::start(&[]);
+        let url = server.url();
+        let ws = common::fixture(REPO);
+        let data = tempfile::tempdir().unwrap();
+        let mut client = common::Client::start(data.path());
+        client.initialize_with(
+            ws.path(),
+            serde_json::json!({ "backend": { "kind": "openai", "url": url, "model": MODEL } }),
+            serde_json::json!({ "window": { "workDoneProgress": false } }),
+        );
+        client.wait_indexed();
+        let status = |client: &mut common::Client| {
+            client.request(
+                "workspace/executeCommand",
+                serde_json::json!({ "command": "spot.status", "arguments": [] }),
+            )
+        };
+        let before = status(&mut client);
+        assert_eq!(
+            before["model"]["dir"].as_str(),
+            Some(url.trim_end_matches('/')),
+            "{before}"
+        );
+        let reply = client.request_full(
+            "workspace/executeCommand",
+            serde_json::json!({
+                "command": "spot.issueToPatch",
+                "arguments": [{ "issue": "is_adult(18) returns False, but 18-year-olds are adults", "apply": false }]
+            }),
+        );
+        // A patch, or the reasons none was found: either way the server's model answered.
+        assert!(
+            reply.get("result").is_some() || reply["error"]["code"] == -32803,
+            "{reply}"
+        );
+        let after = status(&mut client);
+        assert_eq!(after["model"]["state"], "ready", "{after}");
+        assert_eq!(after["model"]["provider"], "remote", "{after}");
+        client.shutdown();
+    }
+
     #[test]
     #[ignore = "needs the llama.cpp test server: tests/backend/server.sh install; cargo test --test backend -- --ignored"]
     fn patch_and_rerank_through_the_server() {
