@@ -33,7 +33,7 @@ import {
   Status,
   StatusNotification,
 } from './protocol';
-import { ignoredSettingsNote, serverPath, serverSettings } from './settings';
+import { ignoredSettingsNote, serverPath, serverSettings, setBundledBinary } from './settings';
 import { isFix, patchMessage, verdictHeadline } from './verdict';
 import { pipeServerLog } from './log';
 import { StatusBar, statusLines, statusReport } from './status';
@@ -48,6 +48,9 @@ let progressSeq = 0;
 let startedPath: string | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  // A platform-specific vsix ships the server (package-platform.sh); a plain one uses PATH.
+  const bundled = context.asAbsolutePath(path.join('bin', process.platform === 'win32' ? 'spot.exe' : 'spot'));
+  setBundledBinary(fs.existsSync(bundled) ? bundled : undefined);
   output = vscode.window.createOutputChannel('spot', { log: true });
   statusBar = new StatusBar('spot.showStatus');
   context.subscriptions.push(

@@ -69,8 +69,17 @@ export function serverSettings(
 }
 
 /** The binary to start: the user's `spot.path`, else `spot` on PATH. */
+/** The spot binary shipped inside a platform-specific vsix (`bin/spot`), when there is one. */
+let bundledBinary: string | undefined;
+
+/** Called once at activation with the extension's own `bin/spot`, if the vsix ships one. */
+export function setBundledBinary(path: string | undefined): void {
+  bundledBinary = path;
+}
+
+/** The server binary: the user's `spot.path`, else the one the vsix ships, else `spot` on PATH. */
 export function serverPath(config: Config = vscode.workspace.getConfiguration('spot')): string {
-  return userString(config, 'path') ?? 'spot';
+  return userString(config, 'path') ?? bundledBinary ?? 'spot';
 }
 
 /**

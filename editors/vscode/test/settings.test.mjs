@@ -82,6 +82,19 @@ test('workspace and folder values of the executable settings are ignored', async
   assert.equal(serverPath(c), '/opt/spot');
 });
 
+test('the binary a platform vsix ships is used unless the user set spot.path', async () => {
+  const { serverPath, setBundledBinary } = await loadSettings();
+  setBundledBinary('/ext/bin/spot');
+  try {
+    assert.equal(serverPath(config({})), '/ext/bin/spot');
+    assert.equal(serverPath(config({ workspace: { path: '/tmp/evil-spot' } })), '/ext/bin/spot');
+    assert.equal(serverPath(config({ user: { path: '/opt/spot' } })), '/opt/spot');
+  } finally {
+    setBundledBinary(undefined);
+  }
+  assert.equal(serverPath(config({})), 'spot');
+});
+
 test('an untrusted workspace gets no test command, not even the user\'s', async () => {
   const { serverSettings, ignoredSettingsNote } = await loadSettings();
   const c = config({ user: { testCommand: 'python3 -m pytest -q', modelDir: '/models/m' } });
