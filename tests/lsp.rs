@@ -994,6 +994,13 @@ fn issue_21_a_failing_test_is_fixed_with_an_honest_verdict() {
         annotation["description"], "spot's patch: fixes the 1 failing test",
         "{edit}"
     );
+    // The resolved action's data carries the verdict for the editor to show.
+    let data = &resolved["result"]["data"];
+    assert_eq!(data["verdict"], "fixesFailingTests", "{resolved}");
+    assert_eq!(
+        data["verdictText"], "fixes the 1 failing test",
+        "{resolved}"
+    );
 
     // The command: the verdict, the test evidence, where the edit came from.
     let result = client.request_full_for(

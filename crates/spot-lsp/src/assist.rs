@@ -398,6 +398,8 @@ impl Backend {
                     line: spec.line,
                     issue: spec.issue,
                     target_test: spec.target_test,
+                    verdict: None,
+                    verdict_text: None,
                 };
                 let diagnostics = spec
                     .diagnostic
@@ -438,6 +440,7 @@ impl Backend {
             path: rel,
             line: data.line,
         });
+        let mut shown = data.clone();
         let (patch, host) = self
             .run_patch(PatchRequest {
                 issue: data.issue,
@@ -450,6 +453,9 @@ impl Backend {
             .await?;
         let annotation = Annotation::of(&format!("spot: {}", action.title), &patch, false);
         action.edit = Some(self.workspace_edit(host.index(), &patch.edits, Some(&annotation)));
+        shown.verdict = Some(to_proto::verdict(patch.verdict));
+        shown.verdict_text = Some(patch.verdict_text());
+        action.data = serde_json::to_value(&shown).ok();
         Ok(action)
     }
 }

@@ -92,7 +92,7 @@ pub enum PatchSource {
 
 /// What the tests say of an edit: the claim the editor shows. Only `fixesFailingTests` is a fix;
 /// the others are guesses and must be labelled so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Verdict {
@@ -383,6 +383,14 @@ pub struct ActionData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub target_test: Option<String>,
+    /// Set by `codeAction/resolve`: what the tests say of the edit (a guess unless
+    /// `fixesFailingTests`), for the editor to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub verdict: Option<Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub verdict_text: Option<String>,
 }
 
 /// JSON-RPC error codes spot answers with.

@@ -168,4 +168,9 @@ issue: string,
 /**
  * Set on `Fix failing test`: the test to make pass (the test command must be set).
  */
-targetTest?: string, };
+targetTest?: string, 
+/**
+ * Set by `codeAction/resolve`: what the tests say of the edit (a guess unless
+ * `fixesFailingTests`), for the editor to show.
+ */
+verdict?: Verdict, verdictText?: string, };
