@@ -4,27 +4,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{fixture, spot_bin};
+use common::fixture;
 
 fn spot(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let (code, out, err) = spot_code(data, args);
+    let (code, out, err) = common::spot_code(data, args);
     (code == Some(0), out, err)
-}
-
-/// `spot ARGS` with `data` as its data dir and ONNX Runtime where the tests found it: the exit
-/// code, stdout and stderr.
-fn spot_code(data: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(spot_bin())
-        .args(args)
-        .env("SPOT_DATA_DIR", data)
-        .envs(common::ort_env())
-        .output()
-        .expect("run spot");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 const REPO: &str = r#"
@@ -459,7 +443,7 @@ fn bug_replay_prompts_are_what_patch_builds_at_the_parent() {
         git(&["checkout", "-q", &format!("{fix}^")]);
         let issue = git(&["log", "-1", "--format=%B", fix]);
         let model = case.model.to_str().unwrap();
-        let (_, _, err) = spot_code(
+        let (_, _, err) = common::spot_code(
             case.data.path(),
             &[
                 "patch",
@@ -542,7 +526,7 @@ fn patch_prints_and_applies_a_tested_diff() {
         let issue = format!("@{}", issue_file.display());
         args.push(&issue);
         args.extend_from_slice(extra);
-        spot_code(data.path(), &args)
+        common::spot_code(data.path(), &args)
     };
     let (code, diff, err) = patch(&[]);
     assert_eq!(code, Some(0), "{err}");
@@ -626,7 +610,7 @@ fn patch_tests_candidates_in_a_scratch_copy() {
     };
     let before = snapshot(ws);
     let patch = |test_cmd: &str| {
-        spot_code(
+        common::spot_code(
             data.path(),
             &[
                 "patch",
@@ -692,7 +676,7 @@ fn eval_patch_judges_patches_by_the_fixes_own_tests() {
     let case = expert_case();
     let (ws, data, model) = (&case.ws, &case.data, &case.model);
     let run = || {
-        spot_code(
+        common::spot_code(
             data.path(),
             &[
                 "eval",
@@ -759,7 +743,7 @@ fn eval_patch_judges_patches_by_the_fixes_own_tests() {
     assert_eq!(commits(&report), commits(&again));
     // `--commit` replays only the commits named (an abbreviated sha is enough).
     let chosen = commits(&report)[1].clone();
-    let (code, only, err) = spot_code(
+    let (code, only, err) = common::spot_code(
         data.path(),
         &[
             "eval",
@@ -800,7 +784,7 @@ fn issue_21_a_failing_test_is_fixed_without_a_model() {
         std::fs::read_to_string(repo_root().join("fixtures/repos/py-inventory.issue.md")).unwrap();
     let cmd = "python3 -m unittest discover -s tests -q";
     let patch = || {
-        spot_code(
+        common::spot_code(
             data.path(),
             &[
                 "patch",
@@ -929,7 +913,7 @@ fn doctor_flags_and_prunes_the_caches_of_deleted_workspaces() {
     let gone = tempfile::tempdir().unwrap();
     for ws in [kept.path(), gone.path()] {
         std::fs::write(ws.join("a.py"), "def a():\n    pass\n").unwrap();
-        let (code, out, err) = spot_code(data.path(), &["index", ws.to_str().unwrap()]);
+        let (code, out, err) = common::spot_code(data.path(), &["index", ws.to_str().unwrap()]);
         assert_eq!(code, Some(0), "{out}{err}");
     }
     let gone_path = gone.path().to_path_buf();
@@ -940,12 +924,12 @@ fn doctor_flags_and_prunes_the_caches_of_deleted_workspaces() {
             .count()
     };
     assert_eq!(caches(), 2);
-    let (_, out, _) = spot_code(data.path(), &["doctor"]);
+    let (_, out, _) = common::spot_code(data.path(), &["doctor"]);
     let gone_line = format!("{} no longer exists", gone_path.display());
     assert!(out.contains(&gone_line), "{out}");
     assert!(out.contains("spot doctor --prune"), "{out}");
     assert_eq!(caches(), 2, "doctor without --prune deletes nothing");
-    let (_, out, _) = spot_code(data.path(), &["doctor", "--prune"]);
+    let (_, out, _) = common::spot_code(data.path(), &["doctor", "--prune"]);
     assert!(
         out.contains(&gone_line) && out.contains(": deleted"),
         "{out}"

@@ -14,21 +14,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{git, spot_bin, write_fixture};
+use common::{git, write_fixture};
 
 /// `spot ARGS` with `data` as its data dir: success, stdout, stderr.
 fn spot(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(spot_bin())
-        .args(args)
-        .env("SPOT_DATA_DIR", data)
-        .envs(common::ort_env())
-        .output()
-        .expect("run spot");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, out, err) = common::spot_code(data, args);
+    (code == Some(0), out, err)
 }
 
 /// A repository with a short history of fixes, then a configuration that would run `evil.sh

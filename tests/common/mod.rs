@@ -483,3 +483,19 @@ fn read_frame(reader: &mut impl BufRead) -> Option<Value> {
     reader.read_exact(&mut body).ok()?;
     serde_json::from_slice(&body).ok()
 }
+
+/// `spot ARGS` with `data` as its data dir and ONNX Runtime where the tests found it: the exit
+/// code, stdout and stderr.
+pub fn spot_code(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(spot_bin())
+        .args(args)
+        .env("SPOT_DATA_DIR", data)
+        .envs(ort_env())
+        .output()
+        .expect("run spot");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
