@@ -272,23 +272,6 @@ fn search_on_the_fixture_repository_finds_the_issue_area() {
     assert!(!out.contains("build/generated.py"), "{out}");
 }
 
-/// Makes the fixture repositories (committed script, stdlib Python + git) in a temp dir.
-fn fixture_repos() -> tempfile::TempDir {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let repos = tempfile::tempdir().unwrap();
-    let out = Command::new("python3")
-        .arg(format!("{root}/../../fixtures/repos/make_repos.py"))
-        .arg(repos.path())
-        .output()
-        .expect("python3 runs the fixture script");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    repos
-}
-
 fn read_jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -301,7 +284,7 @@ fn read_jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
 /// are what the repository really holds, tests verified by running the repository's tests.
 #[test]
 fn experience_builds_four_verified_units_from_the_history() {
-    let repos = fixture_repos();
+    let repos = common::fixture_repos();
     let repo = repos.path().join("py-inventory");
     let before = std::fs::read_dir(&repo).unwrap().count();
     let out = tempfile::tempdir().unwrap();
@@ -777,7 +760,7 @@ fn eval_patch_judges_patches_by_the_fixes_own_tests() {
 /// claimed as a fix.
 #[test]
 fn issue_21_a_failing_test_is_fixed_without_a_model() {
-    let repos = fixture_repos();
+    let repos = common::fixture_repos();
     let ws = repos.path().join("py-inventory");
     let data = tempfile::tempdir().unwrap();
     let issue =
@@ -842,7 +825,7 @@ struct Expert {
 
 fn expert_case() -> Expert {
     common::require_ort();
-    let repos = fixture_repos();
+    let repos = common::fixture_repos();
     let ws = repos.path().join("py-inventory");
     Expert {
         repos,

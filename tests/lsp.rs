@@ -903,29 +903,12 @@ fn issue_19_navigation_during_an_unpaced_edit_flood() {
     client.shutdown();
 }
 
-/// The fixture repositories (`fixtures/repos/make_repos.py`) in a temp dir.
-fn fixture_repos() -> tempfile::TempDir {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let repos = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(root.join("fixtures/repos/make_repos.py"))
-        .arg(repos.path())
-        .output()
-        .expect("python3 runs the fixture script");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    repos
-}
-
 /// Issue 21: with `testCommand` set and a failing test, the code action aimed at that test and
 /// `spot.issueToPatch` both fix it without a model, and say so: `verdict: fixesFailingTests`,
 /// the test evidence, `source: testedEdit`; the edit's label carries the verdict in words.
 #[test]
 fn issue_21_a_failing_test_is_fixed_with_an_honest_verdict() {
-    let repos = fixture_repos();
+    let repos = common::fixture_repos();
     let ws = repos.path().join("py-inventory");
     let tests = ws.join("tests/test_pricing.py");
     let mut text = std::fs::read_to_string(&tests).unwrap();

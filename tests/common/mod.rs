@@ -499,3 +499,21 @@ pub fn spot_code(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Makes the fixture repositories (`fixtures/repos/make_repos.py`: stdlib Python + git) in a
+/// temp dir.
+pub fn fixture_repos() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repos = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(root.join("fixtures/repos/make_repos.py"))
+        .arg(repos.path())
+        .output()
+        .expect("python3 runs the fixture script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repos
+}
