@@ -167,7 +167,10 @@ fn trainer_from(source: &Path, path: Option<&std::ffi::OsStr>) -> Option<Vec<Str
             "spot-train".to_owned(),
         ]);
     }
+    // Absolute entries only: a relative one (`.`, empty) names the working directory, which may
+    // be the repository being learned, and a repository must not choose what spot runs.
     std::env::split_paths(path?)
+        .filter(|dir| dir.is_absolute())
         .map(|dir| {
             dir.join(if cfg!(windows) {
                 "spot-train.exe"
@@ -495,6 +498,20 @@ mod trainer_tests {
             trainer_from(&gone, Some(&path)),
             Some(vec![exe.display().to_string()])
         );
+        // The same directory named relative to the working directory is not searched.
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count().saturating_sub(1));
+        let relative = std::path::PathBuf::from(format!(
+            "{up}{}",
+            bin.display().to_string().trim_start_matches('/')
+        ));
+        assert!(
+            relative.join("spot-train").is_file(),
+            "{}",
+            relative.display()
+        );
+        let path_relative = std::env::join_paths([relative]).unwrap();
+        assert_eq!(trainer_from(&gone, Some(&path_relative)), None);
         // The source tree's project wins when it is there.
         let source = dir.path().join("src/trainer");
         std::fs::create_dir_all(&source).unwrap();
